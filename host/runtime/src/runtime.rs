@@ -1,0 +1,216 @@
+//! [`Runtime`]: the process's one wasmtime `Engine`, its epoch ticker, and the plugin caches.
+
+use crate::disk_cache::DiskCache;
+use crate::hash::PluginHash;
+use crate::limits::Limits;
+use crate::plugin::Plugin;
+use crate::RunError;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use wasmtime::{Config, Engine, Module};
+
+/// How often the ticker thread advances the engine's epoch: the granularity of the time limit.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Counters that show what the caches did (for tests, logs and benchmarks).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RuntimeStats {
+    /// Plugins compiled by cranelift in this process.
+    pub compiled: u64,
+    /// Plugins loaded from the on-disk cache of compiled code instead.
+    pub loaded_from_disk: u64,
+    /// `load` calls answered from memory.
+    pub memory_hits: u64,
+}
+
+/// Runs plugins. Create one per process and share it (`Runtime` is cheap to clone).
+#[derive(Clone)]
+pub struct Runtime {
+    shared: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) engine: Engine,
+    pub(crate) limits: Limits,
+    disk: Option<DiskCache>,
+    /// One slot per plugin hash; the slot's own lock makes concurrent loads of the same bytes
+    /// compile once, without blocking loads of other plugins.
+    plugins: Mutex<HashMap<PluginHash, Arc<Mutex<Option<Arc<Plugin>>>>>>,
+    compiled: AtomicU64,
+    loaded_from_disk: AtomicU64,
+    memory_hits: AtomicU64,
+    ticker: Ticker,
+}
+
+impl Runtime {
+    /// A runtime with the given limits and the default on-disk cache of compiled plugins
+    /// (`$IMAGECDN_CACHE_DIR`, else `$XDG_CACHE_HOME/imagecdn/modules`, else
+    /// `~/.cache/imagecdn/modules`; no disk cache if none can be found).
+    pub fn new(limits: Limits) -> Result<Self, RunError> {
+        Self::with_cache_dir(limits, default_cache_dir())
+    }
+
+    /// A runtime that caches compiled plugins in `cache_dir` (or only in memory with `None`).
+    pub fn with_cache_dir(limits: Limits, cache_dir: Option<PathBuf>) -> Result<Self, RunError> {
+        let engine = Engine::new(&engine_config(&limits))
+            .map_err(|e| RunError::Host(format!("cannot create the wasm engine: {e:#}")))?;
+        let disk = cache_dir.map(|dir| DiskCache::new(dir, &engine));
+        let ticker = Ticker::start(engine.clone())?;
+        Ok(Runtime {
+            shared: Arc::new(Shared {
+                engine,
+                limits,
+                disk,
+                plugins: Mutex::new(HashMap::new()),
+                compiled: AtomicU64::new(0),
+                loaded_from_disk: AtomicU64::new(0),
+                memory_hits: AtomicU64::new(0),
+                ticker,
+            }),
+        })
+    }
+
+    /// The limits every call runs under.
+    pub fn limits(&self) -> Limits {
+        self.shared.limits
+    }
+
+    /// The on-disk cache folder, if any.
+    pub fn cache_dir(&self) -> Option<&Path> {
+        self.shared.disk.as_ref().map(DiskCache::dir)
+    }
+
+    /// Loads a plugin from its bytes: from memory if this process has seen the same bytes, else
+    /// from the disk cache, else by compiling it (and then writing the disk cache).
+    pub fn load(&self, wasm: &[u8]) -> Result<Arc<Plugin>, RunError> {
+        let hash = PluginHash::of(wasm);
+        let slot = {
+            let mut plugins = lock(&self.shared.plugins);
+            plugins.entry(hash).or_default().clone()
+        };
+        let mut slot = lock(&slot);
+        if let Some(plugin) = slot.as_ref() {
+            self.shared.memory_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(plugin.clone());
+        }
+        let module = self.module_for(hash, wasm)?;
+        let plugin = Arc::new(Plugin::new(self.shared.clone(), hash, module)?);
+        *slot = Some(plugin.clone());
+        Ok(plugin)
+    }
+
+    /// Reads a `.wasm` file and loads it (see [`Runtime::load`]).
+    pub fn load_file(&self, path: &Path) -> Result<Arc<Plugin>, RunError> {
+        let wasm = std::fs::read(path).map_err(|e| {
+            RunError::InvalidModule(format!("cannot read plugin {}: {e}", path.display()))
+        })?;
+        self.load(&wasm)
+    }
+
+    /// What the caches have done so far.
+    pub fn stats(&self) -> RuntimeStats {
+        RuntimeStats {
+            compiled: self.shared.compiled.load(Ordering::Relaxed),
+            loaded_from_disk: self.shared.loaded_from_disk.load(Ordering::Relaxed),
+            memory_hits: self.shared.memory_hits.load(Ordering::Relaxed),
+        }
+    }
+
+    fn module_for(&self, hash: PluginHash, wasm: &[u8]) -> Result<Module, RunError> {
+        let engine = &self.shared.engine;
+        if let Some(module) = self.shared.disk.as_ref().and_then(|d| d.get(engine, &hash)) {
+            self.shared.loaded_from_disk.fetch_add(1, Ordering::Relaxed);
+            return Ok(module);
+        }
+        // Only binary modules: a plugin is a `.wasm` file, and the text format would make every
+        // text file "a plugin" that fails later with a stranger message.
+        if !wasm.starts_with(b"\0asm") {
+            return Err(RunError::InvalidModule(
+                "not a WebAssembly binary (missing the \\0asm header)".into(),
+            ));
+        }
+        let module = Module::from_binary(engine, wasm)
+            .map_err(|e| RunError::InvalidModule(format!("{e:#}")))?;
+        self.shared.compiled.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(plugin = %hash, "compiled plugin");
+        if let Some(disk) = &self.shared.disk {
+            disk.put(&hash, &module);
+        }
+        Ok(module)
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.ticker.stop();
+    }
+}
+
+/// The engine configuration. Deserialised modules need the identical configuration, so the
+/// disk cache key includes the engine's compatibility hash.
+fn engine_config(limits: &Limits) -> Config {
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    config.wasm_simd(true);
+    // The default memory reservation (4 GiB of address space, not of RAM) lets cranelift drop
+    // bounds checks; the memory limit itself is enforced by `StoreLimits` in each call. The
+    // on-demand allocator keeps set-up simple and robust on small hosts (the pooling allocator
+    // has failed to set up on some); instantiation still costs only tens of microseconds.
+    let _ = limits;
+    config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+    config
+}
+
+fn default_cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("IMAGECDN_CACHE_DIR") {
+        return Some(PathBuf::from(dir));
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("imagecdn").join("modules"))
+}
+
+/// Locks a mutex, ignoring poisoning: the data behind our locks stays consistent even if a
+/// thread panicked while holding one (we only insert complete values).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A thread that advances the engine's epoch every [`EPOCH_TICK`], so that a call whose
+/// deadline has passed traps with `Interrupt` at its next loop back-edge or function entry.
+struct Ticker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Ticker {
+    fn start(engine: Engine) -> Result<Self, RunError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("wasm-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .map_err(|e| RunError::Host(format!("cannot start the epoch thread: {e}")))?;
+        Ok(Ticker {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
