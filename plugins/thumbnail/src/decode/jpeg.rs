@@ -1,0 +1,119 @@
+//! JPEG with jpeg-decoder: baseline and progressive, gray, RGB/YCbCr, CMYK and YCCK (Adobe
+//! inverted or not), EXIF orientation from APP1, and shrink-on-load by DCT scaling.
+
+use jpeg_decoder::{Decoder, Error, PixelFormat, UnsupportedFeature};
+
+use super::{check_size, expect_len, upright_plan, Decoded};
+use crate::error::ThumbError;
+use crate::orient::Orientation;
+use crate::params::Params;
+use crate::raster::{cmyk_to_rgb, gray16_to_rgb, gray_to_rgb, Raster};
+
+const FORMAT: &str = "JPEG";
+
+pub(super) fn decode(input: &[u8], params: &Params) -> Result<Decoded, ThumbError> {
+    let mut decoder = Decoder::new(input);
+    // Reads the markers up to the frame header: dimensions, EXIF and Adobe segments.
+    decoder.read_info().map_err(error)?;
+    let info = decoder
+        .info()
+        .ok_or_else(|| ThumbError::corrupt(FORMAT, "no frame header"))?;
+    let (width, height) = (u32::from(info.width), u32::from(info.height));
+    check_size(FORMAT, width, height, params.max_pixels)?;
+
+    let orientation = decoder
+        .exif_data()
+        .map_or(Orientation::Normal, Orientation::from_exif);
+    let plan = upright_plan(width, height, orientation, params);
+    let stored = if orientation.swaps_axes() {
+        plan.transposed()
+    } else {
+        plan
+    };
+    shrink_on_load(&mut decoder, width, height, stored.min_source_size())?;
+
+    let limit = usize::try_from(params.max_pixels.saturating_mul(4)).unwrap_or(usize::MAX);
+    decoder.set_max_decoding_buffer_size(limit);
+    let pixels = decoder.decode().map_err(error)?;
+    let info = decoder
+        .info()
+        .ok_or_else(|| ThumbError::corrupt(FORMAT, "no frame header"))?;
+    let (w, h) = (u32::from(info.width), u32::from(info.height));
+    expect_len(FORMAT, &pixels, w, h, info.pixel_format.pixel_bytes())?;
+    let rgb = match info.pixel_format {
+        PixelFormat::RGB24 => pixels,
+        PixelFormat::L8 => gray_to_rgb(&pixels),
+        PixelFormat::L16 => gray16_to_rgb(&pixels),
+        PixelFormat::CMYK32 => cmyk_to_rgb(&pixels),
+    };
+    Ok(Decoded {
+        raster: Raster {
+            width: w,
+            height: h,
+            has_alpha: false,
+            pixels: rgb,
+        },
+        orientation,
+        plan,
+    })
+}
+
+/// Lets the IDCT produce 1/2, 1/4 or 1/8 of the size when that is still at least `need`
+/// (stored coordinates): the biggest saving of the whole thumbnail.
+fn shrink_on_load(
+    decoder: &mut Decoder<&[u8]>,
+    width: u32,
+    height: u32,
+    (need_w, need_h): (u32, u32),
+) -> Result<(), ThumbError> {
+    let Some(denom) = [8u32, 4, 2]
+        .into_iter()
+        .find(|d| width.div_ceil(*d) >= need_w && height.div_ceil(*d) >= need_h)
+    else {
+        return Ok(());
+    };
+    // jpeg-decoder picks the smallest scale reaching the request in *either* axis; asking for
+    // exactly the scaled size selects `denom`. Should rounding pick a smaller one, go back to
+    // full size rather than upscale.
+    let (w, h) = decoder
+        .scale(
+            clamp_u16(width.div_ceil(denom)),
+            clamp_u16(height.div_ceil(denom)),
+        )
+        .map_err(error)?;
+    if u32::from(w) < need_w || u32::from(h) < need_h {
+        decoder
+            .scale(clamp_u16(width), clamp_u16(height))
+            .map_err(error)?;
+    }
+    Ok(())
+}
+
+fn clamp_u16(v: u32) -> u16 {
+    u16::try_from(v).unwrap_or(u16::MAX)
+}
+
+fn error(e: Error) -> ThumbError {
+    match e {
+        Error::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            ThumbError::Truncated { format: FORMAT }
+        }
+        Error::Io(io) => ThumbError::corrupt(FORMAT, io),
+        Error::Format(detail) => ThumbError::corrupt(FORMAT, detail),
+        Error::Unsupported(feature) => ThumbError::Unsupported {
+            format: FORMAT,
+            detail: match feature {
+                UnsupportedFeature::Hierarchical => "hierarchical coding".into(),
+                UnsupportedFeature::ArithmeticEntropyCoding => "arithmetic coding".into(),
+                UnsupportedFeature::SamplePrecision(p) => format!("{p}-bit samples"),
+                UnsupportedFeature::ComponentCount(n) => format!("{n} colour components"),
+                UnsupportedFeature::SubsamplingRatio
+                | UnsupportedFeature::NonIntegerSubsamplingRatio => {
+                    "chroma subsampling ratio".into()
+                }
+                other => crate::error::one_line(&format!("{other:?}")),
+            },
+        },
+        other => ThumbError::corrupt(FORMAT, other),
+    }
+}

@@ -1,0 +1,84 @@
+//! PNG with the png crate: every colour type and bit depth (palette, tRNS and low bit depths
+//! expanded, 16 bits stripped to 8), Adam7 interlacing, and EXIF orientation from eXIf.
+
+use png::{BitDepth, ColorType, Decoder, DecodingError, Limits, Transformations};
+
+use super::{check_size, expect_len, upright_plan, zeroed, Decoded};
+use crate::error::ThumbError;
+use crate::orient::Orientation;
+use crate::params::Params;
+use crate::raster::{gray_alpha_to_rgba, gray_to_rgb, Raster};
+
+const FORMAT: &str = "PNG";
+
+/// What the png crate may allocate besides the image: row buffers and metadata chunks. Text and
+/// ICC chunks (the usual hiding places of compressed bombs) are skipped altogether.
+const METADATA_LIMIT: usize = 32 << 20;
+
+pub(super) fn decode(input: &[u8], params: &Params) -> Result<Decoded, ThumbError> {
+    let mut decoder = Decoder::new_with_limits(
+        input,
+        Limits {
+            bytes: METADATA_LIMIT,
+        },
+    );
+    decoder.set_transformations(Transformations::EXPAND | Transformations::STRIP_16);
+    decoder.set_ignore_text_chunk(true);
+    decoder.set_ignore_iccp_chunk(true);
+    // IHDR only: refuse a too large image before anything is allocated for it.
+    let header = decoder.read_header_info().map_err(error)?;
+    check_size(FORMAT, header.width, header.height, params.max_pixels)?;
+
+    let mut reader = decoder.read_info().map_err(error)?;
+    let orientation = reader
+        .info()
+        .exif_metadata
+        .as_deref()
+        .map_or(Orientation::Normal, Orientation::from_exif);
+    let mut buf = zeroed(reader.output_buffer_size(), FORMAT)?;
+    let frame = reader.next_frame(&mut buf).map_err(error)?;
+    buf.truncate(frame.buffer_size());
+    if frame.bit_depth != BitDepth::Eight {
+        return Err(ThumbError::corrupt(
+            FORMAT,
+            "unexpected bit depth after expansion",
+        ));
+    }
+    let (width, height) = (frame.width, frame.height);
+    let (has_alpha, pixels) = match frame.color_type {
+        ColorType::Rgb => (false, buf),
+        ColorType::Rgba => (true, buf),
+        ColorType::Grayscale => (false, gray_to_rgb(&buf)),
+        ColorType::GrayscaleAlpha => (true, gray_alpha_to_rgba(&buf)),
+        ColorType::Indexed => {
+            return Err(ThumbError::corrupt(FORMAT, "palette left unexpanded"));
+        }
+    };
+    expect_len(
+        FORMAT,
+        &pixels,
+        width,
+        height,
+        if has_alpha { 4 } else { 3 },
+    )?;
+    Ok(Decoded {
+        raster: Raster {
+            width,
+            height,
+            has_alpha,
+            pixels,
+        },
+        orientation,
+        plan: upright_plan(width, height, orientation, params),
+    })
+}
+
+fn error(e: DecodingError) -> ThumbError {
+    match e {
+        DecodingError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            ThumbError::Truncated { format: FORMAT }
+        }
+        DecodingError::LimitsExceeded => ThumbError::DecoderLimit { format: FORMAT },
+        other => ThumbError::corrupt(FORMAT, other),
+    }
+}

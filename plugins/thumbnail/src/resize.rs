@@ -1,0 +1,47 @@
+//! Resampling with fast_image_resize: Lanczos3 convolution (SIMD: SSE4.1/AVX2 natively,
+//! simd128 in wasm), alpha-aware for RGBA, cropping the source sub-pixel exactly.
+
+use fast_image_resize::images::{Image, ImageRef};
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+
+use crate::error::ThumbError;
+use crate::geometry::Plan;
+use crate::raster::Raster;
+
+/// The filter of every resize. Lanczos3 was measured against CatmullRom on a 12 MP JPEG shrunk
+/// on load: the difference is within noise, and Lanczos3 is the sharper of the two.
+const FILTER: FilterType = FilterType::Lanczos3;
+
+/// Resizes `src` (the source as decoded, maybe already shrunk on load) to the plan's output
+/// size, showing the plan's crop. `plan` is in the same (stored) orientation as `src`.
+pub(crate) fn resize(src: Raster, plan: &Plan) -> Result<Raster, ThumbError> {
+    let crop = plan.crop_at(src.width, src.height);
+    let whole = crop.left == 0.0
+        && crop.top == 0.0
+        && crop.width == f64::from(src.width)
+        && crop.height == f64::from(src.height);
+    if whole && (plan.out_width, plan.out_height) == (src.width, src.height) {
+        return Ok(src);
+    }
+    let pixel_type = if src.has_alpha {
+        PixelType::U8x4
+    } else {
+        PixelType::U8x3
+    };
+    let fail = |e: &dyn std::fmt::Display| ThumbError::Resize(e.to_string());
+    let from =
+        ImageRef::new(src.width, src.height, &src.pixels, pixel_type).map_err(|e| fail(&e))?;
+    let mut to = Image::new(plan.out_width, plan.out_height, pixel_type);
+    let options = ResizeOptions::new()
+        .resize_alg(ResizeAlg::Convolution(FILTER))
+        .crop(crop.left, crop.top, crop.width, crop.height);
+    Resizer::new()
+        .resize(&from, &mut to, &options)
+        .map_err(|e| fail(&e))?;
+    Ok(Raster {
+        width: plan.out_width,
+        height: plan.out_height,
+        has_alpha: src.has_alpha,
+        pixels: to.into_vec(),
+    })
+}
