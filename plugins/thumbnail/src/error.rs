@@ -63,7 +63,7 @@ pub struct PixelLimit(pub u64);
 
 impl fmt::Display for PixelLimit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0 >= 1_000_000 && self.0 % 1_000_000 == 0 {
+        if self.0 >= 1_000_000 && self.0.is_multiple_of(1_000_000) {
             write!(f, "{} megapixel", self.0 / 1_000_000)
         } else {
             write!(f, "{} pixel", self.0)

@@ -30,11 +30,7 @@ pub(super) fn decode(input: &[u8], params: &Params) -> Result<Decoded, ThumbErro
     check_size(FORMAT, header.width, header.height, params.max_pixels)?;
 
     let mut reader = decoder.read_info().map_err(error)?;
-    let orientation = reader
-        .info()
-        .exif_metadata
-        .as_deref()
-        .map_or(Orientation::Normal, Orientation::from_exif);
+    let orientation = exif_chunk(input).map_or(Orientation::Normal, Orientation::from_exif);
     let mut buf = zeroed(reader.output_buffer_size(), FORMAT)?;
     let frame = reader.next_frame(&mut buf).map_err(error)?;
     buf.truncate(frame.buffer_size());
@@ -71,6 +67,23 @@ pub(super) fn decode(input: &[u8], params: &Params) -> Result<Decoded, ThumbErro
         orientation,
         plan: upright_plan(width, height, orientation, params),
     })
+}
+
+/// The data of the eXIf chunk, if there is one before the image data. (png 0.17 does not
+/// read eXIf itself.) The chunks were already walked by `read_info`, so lengths are sane.
+fn exif_chunk(input: &[u8]) -> Option<&[u8]> {
+    let mut rest = input.get(8..)?; // after the signature
+    while rest.len() >= 12 {
+        let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        let kind = &rest[4..8];
+        let data = rest.get(8..8usize.checked_add(len)?)?;
+        match kind {
+            b"eXIf" => return Some(data),
+            b"IDAT" => return None,
+            _ => rest = rest.get(12 + len..)?,
+        }
+    }
+    None
 }
 
 fn error(e: DecodingError) -> ThumbError {
