@@ -1,0 +1,336 @@
+//! The command line: `setup`, `threads`, `processes` (and the hidden `__child` worker role).
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+const EXAMPLES: &str = "\
+Examples:
+  cdn-local setup                                  # sample JPEGs in /tmp/node_a and /tmp/node_b
+  cdn-local threads /tmp/node_a /tmp/node_b        # thumbnails with one thread per CPU
+  cdn-local processes -j 2 /tmp/node_a /tmp/node_b # the same with 2 worker processes
+  ls -l /tmp/node_a/                               # img_100.jpg_thumb.jpg, ...
+  cdn-local threads --force --width 128 --height 128 --fit cover /tmp/node_a
+  cdn-local threads --json /tmp/node_a | jq .images_per_second
+
+Exit status: 0 when every image was done or skipped, 1 when any image failed,
+2 when the run could not start (bad flags, missing folder, unusable plugin).
+Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=cdn_local=debug) for more.";
+
+/// imagecdn on one machine: makes thumbnails of the images in some folders with a sandboxed
+/// WebAssembly plugin, across threads or across processes.
+#[derive(Debug, Parser)]
+#[command(name = "cdn-local", version, after_help = EXAMPLES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Make the sample folders: photographic-looking JPEGs img_100.jpg, img_200.jpg, ...
+    ///
+    /// The images are deterministic (same --seed, same bytes), so runs can be compared. Files
+    /// of other names are left alone; an existing sample with identical bytes is not rewritten
+    /// (so its thumbnail stays up to date), a different one is replaced.
+    #[command(after_help = "Example:\n  cdn-local setup --dirs /tmp/node_a /tmp/node_b --count 10 --size 2000x1500")]
+    Setup(SetupArgs),
+
+    /// Thumbnail every image in the folders with N threads sharing one compiled plugin.
+    ///
+    /// Each image gets a fresh sandboxed instance of the plugin; threads take the next image
+    /// as soon as they are free. Results are written beside the sources as
+    /// NAME_thumb.EXT (img_100.jpg -> img_100.jpg_thumb.jpg).
+    #[command(after_help = RUN_HELP)]
+    Threads(RunArgs),
+
+    /// Thumbnail every image in the folders with N worker processes.
+    ///
+    /// The binary re-executes itself N times as workers; each loads the plugin once and is
+    /// handed one image at a time. If a worker dies, its image is retried once by another.
+    /// Same flags and outputs as `threads`.
+    #[command(after_help = RUN_HELP)]
+    Processes(RunArgs),
+
+    /// Worker role of `processes` (internal): reads requests on stdin, answers on stdout.
+    #[command(name = "__child", hide = true)]
+    Child(ChildArgs),
+}
+
+const RUN_HELP: &str = "\
+Which files: *.jpg, *.jpeg, *.png, *.webp, *.gif (any case) directly in each folder, never our
+own outputs (*_thumb.*). A thumbnail newer than its source is skipped unless --force. Outputs are
+written to a temporary file and renamed, so an interrupted run leaves no half-written thumbnail.
+A bad image is reported with its error and the run goes on; the exit status is then 1.
+
+Custom plugins: --plugin FILE.wasm runs any ABI v1 plugin instead of the built-in thumbnail
+plugin (--plugin builtin:stamp runs the bundled example). The box flags are passed to it as
+`--width W --height H --fit F --format F --quality Q`; for a plugin with other flags, give its
+arguments with --arg instead (repeatable, e.g. --arg=--border --arg=8). With --arg the box flags
+are not allowed and --format only names the output's extension.
+
+Examples:
+  cdn-local threads /tmp/node_a /tmp/node_b
+  cdn-local processes -j 4 --force --format png /tmp/node_a
+  cdn-local threads --plugin builtin:stamp --arg=--size --arg=200 /tmp/node_a
+  cdn-local threads --json -q /tmp/node_a";
+
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// Folders to fill (created if missing).
+    #[arg(long, num_args = 1.., value_name = "DIR", default_values = ["/tmp/node_a", "/tmp/node_b"])]
+    pub dirs: Vec<PathBuf>,
+
+    /// Images per folder: img_100.jpg, img_200.jpg, ... img_<COUNT*100>.jpg.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub count: u32,
+
+    /// Size of each image in pixels, WIDTHxHEIGHT (default 3 megapixels).
+    #[arg(long, default_value = "2000x1500", value_parser = parse_size)]
+    pub size: (u32, u32),
+
+    /// Seed of the image content: the same seed makes the same files.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// JPEG quality of the sample images (1-100).
+    #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub quality: u8,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Folders whose images to thumbnail (not recursive).
+    #[arg(required = true, value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+
+    /// How many threads (or processes) work at once [default: number of CPUs].
+    #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub jobs: Option<u32>,
+
+    /// A plugin .wasm file (ABI v1) to use instead of the built-in thumbnail plugin; or
+    /// builtin:NAME for a bundled one (builtin:thumbnail, builtin:stamp).
+    #[arg(long, value_name = "FILE.wasm")]
+    pub plugin: Option<String>,
+
+    /// Width of the thumbnail box, in pixels.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..), conflicts_with = "args")]
+    pub width: u32,
+
+    /// Height of the thumbnail box, in pixels.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..), conflicts_with = "args")]
+    pub height: u32,
+
+    /// How the image fits the box: contain (whole image inside) or cover (box filled, cropped).
+    #[arg(long, value_enum, default_value_t = Fit::Contain, conflicts_with = "args")]
+    pub fit: Fit,
+
+    /// Output format; also the extension of the output file (jpeg -> NAME_thumb.jpg).
+    #[arg(long, value_enum, default_value_t = Format::Jpeg)]
+    pub format: Format,
+
+    /// JPEG quality, 1-100.
+    #[arg(long, default_value_t = 80, value_parser = clap::value_parser!(u8).range(1..=100), conflicts_with = "args")]
+    pub quality: u8,
+
+    /// Refuse sources larger than this many pixels (the plugin's default is 100 megapixels).
+    #[arg(long, value_name = "N", conflicts_with = "args")]
+    pub max_pixels: Option<u64>,
+
+    /// A raw argument for the plugin, instead of the box flags (repeatable, in order).
+    #[arg(long = "arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub args: Vec<String>,
+
+    /// Redo thumbnails that already exist and are newer than their source.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Print the summary as JSON on stdout (for scripts and benchmarks).
+    #[arg(long)]
+    pub json: bool,
+
+    /// No progress bar and no line per image (the summary is still printed).
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ChildArgs {
+    /// `builtin:NAME` or a path to a .wasm file.
+    #[arg(long)]
+    pub plugin: String,
+    /// The plugin's arguments.
+    #[arg(last = true, allow_hyphen_values = true)]
+    pub plugin_args: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Fit {
+    Contain,
+    Cover,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    #[value(alias = "jpg")]
+    Jpeg,
+    Png,
+    Webp,
+}
+
+impl Fit {
+    pub fn name(self) -> &'static str {
+        match self {
+            Fit::Contain => "contain",
+            Fit::Cover => "cover",
+        }
+    }
+}
+
+impl Format {
+    /// The name the plugin ABI uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Jpeg => "jpeg",
+            Format::Png => "png",
+            Format::Webp => "webp",
+        }
+    }
+
+    /// The extension of output files.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Jpeg => "jpg",
+            Format::Png => "png",
+            Format::Webp => "webp",
+        }
+    }
+}
+
+impl RunArgs {
+    /// The plugin's argv (without argv\[0\]): the raw `--arg`s if any, else the box flags.
+    pub fn plugin_args(&self) -> Vec<String> {
+        if !self.args.is_empty() {
+            return self.args.clone();
+        }
+        let mut args = vec![
+            "--width".to_string(),
+            self.width.to_string(),
+            "--height".to_string(),
+            self.height.to_string(),
+            "--fit".to_string(),
+            self.fit.name().to_string(),
+            "--format".to_string(),
+            self.format.name().to_string(),
+            "--quality".to_string(),
+            self.quality.to_string(),
+        ];
+        if let Some(max) = self.max_pixels {
+            args.push("--max-pixels".to_string());
+            args.push(max.to_string());
+        }
+        args
+    }
+
+    /// Worker count: `-j`, else the number of CPUs.
+    pub fn jobs(&self) -> usize {
+        match self.jobs {
+            Some(n) => n as usize,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+}
+
+/// Parses `WIDTHxHEIGHT` (e.g. `2000x1500`).
+pub fn parse_size(text: &str) -> Result<(u32, u32), String> {
+    let (w, h) = text
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("expected WIDTHxHEIGHT such as 2000x1500, got {text:?}"))?;
+    let side = |s: &str| -> Result<u32, String> {
+        match s.trim().parse::<u32>() {
+            Ok(n) if (1..=20_000).contains(&n) => Ok(n),
+            _ => Err(format!("bad size {text:?}: each side must be 1-20000 pixels")),
+        }
+    };
+    Ok((side(w)?, side(h)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("2000x1500"), Ok((2000, 1500)));
+        assert_eq!(parse_size("8X6"), Ok((8, 6)));
+        assert!(parse_size("2000").is_err());
+        assert!(parse_size("0x10").is_err());
+        assert!(parse_size("axb").is_err());
+    }
+
+    fn run_args(argv: &[&str]) -> RunArgs {
+        let cli = Cli::try_parse_from(argv).expect("valid command line");
+        match cli.command {
+            Command::Threads(args) | Command::Processes(args) => args,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn box_flags_become_plugin_args() {
+        let args = run_args(&["cdn-local", "threads", "/tmp/x"]);
+        assert_eq!(
+            args.plugin_args(),
+            [
+                "--width", "256", "--height", "256", "--fit", "contain", "--format", "jpeg",
+                "--quality", "80"
+            ]
+        );
+        let args = run_args(&[
+            "cdn-local",
+            "processes",
+            "--width",
+            "100",
+            "--fit",
+            "cover",
+            "--format",
+            "png",
+            "--max-pixels",
+            "5",
+            "/tmp/x",
+        ]);
+        assert_eq!(
+            args.plugin_args(),
+            [
+                "--width",
+                "100",
+                "--height",
+                "256",
+                "--fit",
+                "cover",
+                "--format",
+                "png",
+                "--quality",
+                "80",
+                "--max-pixels",
+                "5"
+            ]
+        );
+        assert_eq!(args.format.extension(), "png");
+    }
+
+    #[test]
+    fn raw_args_replace_box_flags() {
+        let args = run_args(&["cdn-local", "threads", "--arg=--size", "--arg", "9", "/tmp/x"]);
+        assert_eq!(args.plugin_args(), ["--size", "9"]);
+        assert!(
+            Cli::try_parse_from(["cdn-local", "threads", "--arg=-x", "--width", "5", "/d"])
+                .is_err()
+        );
+    }
+}
