@@ -34,7 +34,14 @@ fn main() {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&workspace)
-        .args(["build", "--release", "--target", TARGET, "--target-dir"])
+        .args([
+            "build",
+            "--profile",
+            "plugin",
+            "--target",
+            TARGET,
+            "--target-dir",
+        ])
         .arg(&target_dir);
     for (package, _) in PLUGINS {
         cmd.args(["--package", package]);
@@ -49,7 +56,6 @@ fn main() {
         "CARGO_BUILD_TARGET_DIR",
         "RUSTC_WRAPPER",
         "RUSTC_WORKSPACE_WRAPPER",
-        "CARGO_PROFILE_RELEASE_DEBUG",
     ] {
         cmd.env_remove(var);
     }
@@ -64,7 +70,7 @@ fn main() {
     }
 
     for (_, file) in PLUGINS {
-        let built = target_dir.join(TARGET).join("release").join(file);
+        let built = target_dir.join(TARGET).join("plugin").join(file);
         std::fs::copy(&built, out_dir.join(file))
             .unwrap_or_else(|e| panic!("copying {} into OUT_DIR: {e}", built.display()));
     }

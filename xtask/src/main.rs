@@ -11,8 +11,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const WASM_TARGET: &str = "wasm32-wasip1";
-/// Every plugin crate in `plugins/` (package names).
-const PLUGINS: &[&str] = &["thumbnail", "stamp"];
 
 #[derive(Parser)]
 #[command(
@@ -70,14 +68,9 @@ fn main() -> Result<()> {
         }
         Cmd::Bench { args } => {
             build_plugins()?;
-            let mut cmd = cargo(&[
-                "run",
-                "--release",
-                "--quiet",
-                "--package",
-                "cdn-bench",
-                "--",
-            ]);
+            // All binaries: the benchmark also runs `cdn-local` (found beside `cdn-bench`).
+            run(&mut cargo(&["build", "--release", "--workspace", "--bins"]))?;
+            let mut cmd = Command::new(root.join("target/release/cdn-bench"));
             cmd.args(&args);
             run(&mut cmd)
         }
@@ -90,22 +83,17 @@ fn main() -> Result<()> {
     }
 }
 
-/// Installs the wasm target (if needed) and builds every plugin into `target/plugins`, the
-/// same place `host/plugin-bundle/build.rs` builds them, so the two share one incremental build.
+/// Installs the wasm target (if needed) and builds every plugin: building `cdn-plugin-bundle`
+/// runs its build.rs, the one place that knows how plugins are built (into
+/// `target/plugins/wasm32-wasip1/plugin/`).
 fn build_plugins() -> Result<()> {
     ensure_wasm_target()?;
-    let mut cmd = cargo(&[
+    run(&mut cargo(&[
         "build",
         "--release",
-        "--target",
-        WASM_TARGET,
-        "--target-dir",
-        "target/plugins",
-    ]);
-    for p in PLUGINS {
-        cmd.args(["--package", p]);
-    }
-    run(&mut cmd)
+        "--package",
+        "cdn-plugin-bundle",
+    ]))
 }
 
 fn ensure_wasm_target() -> Result<()> {
