@@ -32,7 +32,9 @@ pub enum Command {
     /// The images are deterministic (same --seed, same bytes), so runs can be compared. Files
     /// of other names are left alone; an existing sample with identical bytes is not rewritten
     /// (so its thumbnail stays up to date), a different one is replaced.
-    #[command(after_help = "Example:\n  cdn-local setup --dirs /tmp/node_a /tmp/node_b --count 10 --size 2000x1500")]
+    #[command(
+        after_help = "Example:\n  cdn-local setup --dirs /tmp/node_a /tmp/node_b --count 10 --size 2000x1500"
+    )]
     Setup(SetupArgs),
 
     /// Thumbnail every image in the folders with N threads sharing one compiled plugin.
@@ -248,7 +250,9 @@ pub fn parse_size(text: &str) -> Result<(u32, u32), String> {
     let side = |s: &str| -> Result<u32, String> {
         match s.trim().parse::<u32>() {
             Ok(n) if (1..=20_000).contains(&n) => Ok(n),
-            _ => Err(format!("bad size {text:?}: each side must be 1-20000 pixels")),
+            _ => Err(format!(
+                "bad size {text:?}: each side must be 1-20000 pixels"
+            )),
         }
     };
     Ok((side(w)?, side(h)?))
@@ -287,8 +291,16 @@ mod tests {
         assert_eq!(
             args.plugin_args(),
             [
-                "--width", "256", "--height", "256", "--fit", "contain", "--format", "jpeg",
-                "--quality", "80"
+                "--width",
+                "256",
+                "--height",
+                "256",
+                "--fit",
+                "contain",
+                "--format",
+                "jpeg",
+                "--quality",
+                "80"
             ]
         );
         let args = run_args(&[
@@ -326,7 +338,14 @@ mod tests {
 
     #[test]
     fn raw_args_replace_box_flags() {
-        let args = run_args(&["cdn-local", "threads", "--arg=--size", "--arg", "9", "/tmp/x"]);
+        let args = run_args(&[
+            "cdn-local",
+            "threads",
+            "--arg=--size",
+            "--arg",
+            "9",
+            "/tmp/x",
+        ]);
         assert_eq!(args.plugin_args(), ["--size", "9"]);
         assert!(
             Cli::try_parse_from(["cdn-local", "threads", "--arg=-x", "--width", "5", "/d"])

@@ -171,8 +171,7 @@ fn warn_if_extension_differs(thumbnail: &[u8], output: &Path) {
         "jpg"
     } else if thumbnail.starts_with(b"\x89PNG") {
         "png"
-    } else if thumbnail.len() >= 12 && &thumbnail[..4] == b"RIFF" && &thumbnail[8..12] == b"WEBP"
-    {
+    } else if thumbnail.len() >= 12 && &thumbnail[..4] == b"RIFF" && &thumbnail[8..12] == b"WEBP" {
         "webp"
     } else {
         return;
@@ -197,13 +196,19 @@ mod tests {
         );
         let stamp = PluginSource::parse(Some("builtin:stamp")).expect("bundled");
         assert_eq!(stamp, PluginSource::Builtin("stamp"));
-        assert_eq!(PluginSource::parse(Some(&stamp.spec())).expect("again"), stamp);
+        assert_eq!(
+            PluginSource::parse(Some(&stamp.spec())).expect("again"),
+            stamp
+        );
         assert!(PluginSource::parse(Some("builtin:nope")).is_err());
         let file = PluginSource::parse(Some("x.wasm")).expect("file");
         match &file {
             PluginSource::File(p) => assert!(p.is_absolute() && p.ends_with("x.wasm")),
             other => panic!("{other:?}"),
         }
-        assert_eq!(PluginSource::parse(Some(&file.spec())).expect("again"), file);
+        assert_eq!(
+            PluginSource::parse(Some(&file.spec())).expect("again"),
+            file
+        );
     }
 }

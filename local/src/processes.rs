@@ -232,7 +232,11 @@ impl Parent<'_> {
     fn on_result(&mut self, slot: usize, id: usize, result: Result<Made, Failure>) {
         let worker = &mut self.workers[slot];
         if worker.in_flight != Some(id) {
-            tracing::error!(worker = slot, id, "a reply for an image this worker was not given");
+            tracing::error!(
+                worker = slot,
+                id,
+                "a reply for an image this worker was not given"
+            );
             self.kill(slot);
             return;
         }
@@ -262,7 +266,9 @@ impl Parent<'_> {
         let sent = match (&mut worker.stdin, serde_json::to_string(&request)) {
             (Some(stdin), Ok(mut line)) => {
                 line.push('\n');
-                stdin.write_all(line.as_bytes()).and_then(|()| stdin.flush())
+                stdin
+                    .write_all(line.as_bytes())
+                    .and_then(|()| stdin.flush())
             }
             (_, Err(e)) => Err(std::io::Error::other(e)),
             (None, _) => Err(std::io::ErrorKind::BrokenPipe.into()),
@@ -482,9 +488,12 @@ pub fn child_main(args: ChildArgs) -> Result<()> {
     let (runtime, plugin) = match loaded {
         Ok(loaded) => loaded,
         Err(e) => {
-            let _ = send(&mut out, &Reply::Fatal {
-                error: format!("{e:#}"),
-            });
+            let _ = send(
+                &mut out,
+                &Reply::Fatal {
+                    error: format!("{e:#}"),
+                },
+            );
             return Err(e);
         }
     };

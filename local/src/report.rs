@@ -18,7 +18,9 @@ pub enum Status {
     /// Its thumbnail was already up to date.
     Skipped,
     /// A worker (thread or process number) is on it.
-    Running { worker: usize },
+    Running {
+        worker: usize,
+    },
     Done(Made),
     Failed(Failure),
 }
@@ -68,7 +70,8 @@ impl Reporter {
         let display = if quiet {
             Display::Quiet
         } else if std::io::stderr().is_terminal() {
-            let bar = ProgressBar::with_draw_target(Some(to_do as u64), ProgressDrawTarget::stderr());
+            let bar =
+                ProgressBar::with_draw_target(Some(to_do as u64), ProgressDrawTarget::stderr());
             let style = ProgressStyle::with_template(
                 "{elapsed_precise} [{bar:30.cyan/blue}] {pos}/{len} images, {per_sec} {msg}",
             )
@@ -123,7 +126,10 @@ impl Reporter {
         let Some(row) = table.rows.get(index) else {
             return;
         };
-        if matches!(row.status, Status::Done(_) | Status::Failed(_) | Status::Skipped) {
+        if matches!(
+            row.status,
+            Status::Done(_) | Status::Failed(_) | Status::Skipped
+        ) {
             tracing::error!(source = %row.source.display(), "a second result for one image, ignored");
             return;
         }
@@ -336,7 +342,11 @@ mod tests {
 
     #[test]
     fn counts_and_ignores_second_results() {
-        let tasks = [task("a.jpg", false), task("b.jpg", true), task("c.jpg", false)];
+        let tasks = [
+            task("a.jpg", false),
+            task("b.jpg", true),
+            task("c.jpg", false),
+        ];
         let r = Reporter::new(&tasks, true);
         assert_eq!(r.to_do(), 2);
         let made = Made {

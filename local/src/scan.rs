@@ -124,7 +124,9 @@ fn remove_stale_temp_files(dir: &Path) {
             continue;
         }
         match std::fs::remove_file(entry.path()) {
-            Ok(()) => tracing::info!(file = %entry.path().display(), "removed a stale temporary file"),
+            Ok(()) => {
+                tracing::info!(file = %entry.path().display(), "removed a stale temporary file")
+            }
             Err(e) => tracing::debug!(file = %entry.path().display(), "cannot remove: {e}"),
         }
     }
@@ -142,7 +144,14 @@ mod tests {
 
     #[test]
     fn which_files_are_images() {
-        for yes in ["img_100.jpg", "a.JPEG", "b.png", "c.WebP", "d.gif", "x.y.jpg"] {
+        for yes in [
+            "img_100.jpg",
+            "a.JPEG",
+            "b.png",
+            "c.WebP",
+            "d.gif",
+            "x.y.jpg",
+        ] {
             assert!(is_source_image(yes), "{yes}");
         }
         for no in [
@@ -187,9 +196,15 @@ mod tests {
         let tasks = scan(&dirs, "jpg", false).expect("scan");
         assert_eq!(tasks.len(), 2, "the thumbnail is not a source");
         assert!(tasks[0].skip && !tasks[1].skip, "{tasks:?}");
-        assert!(scan(&dirs, "jpg", true).expect("scan").iter().all(|t| !t.skip));
+        assert!(scan(&dirs, "jpg", true)
+            .expect("scan")
+            .iter()
+            .all(|t| !t.skip));
         // Another format's thumbnail does not count.
-        assert!(scan(&dirs, "png", false).expect("scan").iter().all(|t| !t.skip));
+        assert!(scan(&dirs, "png", false)
+            .expect("scan")
+            .iter()
+            .all(|t| !t.skip));
 
         // A source changed after its thumbnail was made is done again.
         let later = SystemTime::now() + std::time::Duration::from_secs(5);
@@ -203,8 +218,8 @@ mod tests {
 
     #[test]
     fn missing_folder_is_an_error() {
-        let err = scan(&[PathBuf::from("/nonexistent/cdn-local")], "jpg", false)
-            .expect_err("must fail");
+        let err =
+            scan(&[PathBuf::from("/nonexistent/cdn-local")], "jpg", false).expect_err("must fail");
         assert!(format!("{err:#}").contains("/nonexistent/cdn-local"));
     }
 }

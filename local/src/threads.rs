@@ -34,7 +34,8 @@ pub fn run(
             };
             let task = &tasks[index];
             reporter.started(index, worker);
-            let result = thumbnail_one(plugin, plugin_args, &task.source, &task.output, input_limit);
+            let result =
+                thumbnail_one(plugin, plugin_args, &task.source, &task.output, input_limit);
             reporter.finished(index, result);
             count += 1;
         }
