@@ -38,14 +38,14 @@ impl DiskCache {
     /// The cached compiled module, if present and loadable.
     pub(crate) fn get(&self, engine: &Engine, hash: &PluginHash) -> Option<Module> {
         let path = self.path(hash);
-        if !path.exists() {
-            return None;
-        }
+        // Read into memory rather than `deserialize_file`: a mapped file that someone truncates
+        // or rewrites in place would crash this process with SIGBUS.
+        let bytes = std::fs::read(&path).ok()?;
         // SAFETY: the file was written by `put` below from `Module::serialize` of an engine with
         // the same compatibility hash (it is in the name); wasmtime also checks the header and
-        // refuses files from another version or configuration. The cache folder belongs to the
+        // refuses bytes from another version or configuration. The cache folder belongs to the
         // user running this process.
-        match unsafe { Module::deserialize_file(engine, &path) } {
+        match unsafe { Module::deserialize(engine, &bytes) } {
             Ok(module) => Some(module),
             Err(e) => {
                 tracing::warn!(path = %path.display(), "ignoring unusable cached plugin: {e:#}");

@@ -76,8 +76,10 @@ impl Plugin {
             });
         }
         let started = Instant::now();
-        let stdout = MemoryOutputPipe::new(limits.output_bytes);
-        let stderr = MemoryOutputPipe::new(limits.stderr_bytes);
+        // One byte of headroom over each cap: a pipe holding more than its cap proves the plugin
+        // tried to write too much, however it then ended (trap, EPIPE loop, exit).
+        let stdout = MemoryOutputPipe::new(limits.output_bytes + 1);
+        let stderr = MemoryOutputPipe::new(limits.stderr_bytes + 1);
         let mut argv: Vec<&str> = Vec::with_capacity(args.len() + 1);
         argv.push("plugin");
         argv.extend(args.iter().map(AsRef::as_ref));
@@ -114,6 +116,18 @@ impl Plugin {
             .and_then(|start| start.call(&mut store, ()));
         drop(store);
         let elapsed = started.elapsed();
+        if stdout.contents().len() > limits.output_bytes {
+            return Err(RunError::OutputTooLarge {
+                stream: "stdout",
+                limit: limits.output_bytes,
+            });
+        }
+        if stderr.contents().len() > limits.stderr_bytes {
+            return Err(RunError::OutputTooLarge {
+                stream: "stderr",
+                limit: limits.stderr_bytes,
+            });
+        }
         let stderr_text = String::from_utf8_lossy(&stderr.contents()).into_owned();
         match outcome {
             Ok(()) => Ok(self.finish(stdout, stderr_text, elapsed)),
@@ -124,13 +138,7 @@ impl Plugin {
                     message: one_line(&stderr_text)
                         .unwrap_or_else(|| "the plugin failed without a message".into()),
                 }),
-                None => Err(classify_failure(
-                    &error,
-                    &limits,
-                    &stdout,
-                    &stderr,
-                    stderr_text,
-                )),
+                None => Err(classify_failure(&error, &limits, stderr_text)),
             },
         }
     }
@@ -144,48 +152,29 @@ impl Plugin {
     }
 }
 
-/// Turns a failed call that was not an `exit(n)` into the error that says which limit or fault.
-fn classify_failure(
-    error: &wasmtime::Error,
-    limits: &crate::Limits,
-    stdout: &MemoryOutputPipe,
-    stderr: &MemoryOutputPipe,
-    stderr_text: String,
-) -> RunError {
+/// Turns a failed call that was not an `exit(n)` (and did not overflow a pipe) into the error
+/// that says which limit or fault.
+fn classify_failure(error: &wasmtime::Error, limits: &crate::Limits, stderr: String) -> RunError {
     if let Some(trap) = error.downcast_ref::<Trap>() {
         return match trap {
             Trap::Interrupt => RunError::TimeLimit { limit: limits.time },
             other => RunError::Trap {
                 trap: other.to_string(),
-                stderr: stderr_text,
+                stderr,
             },
         };
     }
-    // A memory.grow refused by `StoreLimits` (with trap_on_grow_failure) and a write past a
-    // pipe's capacity are plain errors, not `Trap` variants: recognise them by their cause.
+    // A memory.grow refused by `StoreLimits` (with trap_on_grow_failure) is a plain error, not
+    // a `Trap` variant: recognise it by its message.
     let chain = format!("{error:#}");
     if chain.contains("forcing trap when growing memory") {
         return RunError::MemoryLimit {
             limit: limits.memory_bytes,
         };
     }
-    if chain.contains("beyond capacity") {
-        // Both pipes fail the same way; blame the one that is fuller relative to its cap.
-        let fill = |pipe: &MemoryOutputPipe, cap: usize| pipe.contents().len() as f64 / cap as f64;
-        let (stream, limit) =
-            if fill(stderr, limits.stderr_bytes) > fill(stdout, limits.output_bytes) {
-                ("stderr", limits.stderr_bytes)
-            } else {
-                ("stdout", limits.output_bytes)
-            };
-        return RunError::OutputTooLarge { stream, limit };
-    }
-    if chain.contains("instantiat") {
-        return RunError::Host(chain);
-    }
     RunError::Trap {
         trap: chain,
-        stderr: stderr_text,
+        stderr,
     }
 }
 
