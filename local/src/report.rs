@@ -73,9 +73,15 @@ impl Reporter {
             let bar =
                 ProgressBar::with_draw_target(Some(to_do as u64), ProgressDrawTarget::stderr());
             let style = ProgressStyle::with_template(
-                "{elapsed_precise} [{bar:30.cyan/blue}] {pos}/{len} images, {per_sec} {msg}",
+                "{elapsed_precise} [{bar:30.cyan/blue}] {pos}/{len} images, {rate} {msg}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .with_key(
+                "rate",
+                |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.1} images/s", state.per_sec());
+                },
+            )
             .progress_chars("=> ");
             bar.set_style(style);
             bar.enable_steady_tick(Duration::from_millis(200));

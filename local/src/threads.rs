@@ -3,11 +3,12 @@
 //! free, never split up front), runs a fresh plugin instance on it, and records the result in the
 //! shared status table.
 
-use crate::job::thumbnail_one;
+use crate::job::{thumbnail_one, Failure};
 use crate::report::Reporter;
 use crate::scan::Task;
 use anyhow::{Context, Result};
 use cdn_runtime::Plugin;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Processes every task not marked `skip`, `jobs` threads wide. Returns the threads used.
@@ -34,8 +35,22 @@ pub fn run(
             };
             let task = &tasks[index];
             reporter.started(index, worker);
-            let result =
-                thumbnail_one(plugin, plugin_args, &task.source, &task.output, input_limit);
+            // A panic in the host while on one image (a bug, not a bad image: plugin faults
+            // are values) fails that image instead of taking down the run.
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                thumbnail_one(plugin, plugin_args, &task.source, &task.output, input_limit)
+            }))
+            .unwrap_or_else(|panic| {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".to_string());
+                Err(Failure::new(
+                    "host_panic",
+                    format!("internal error: {what}"),
+                ))
+            });
             reporter.finished(index, result);
             count += 1;
         }
