@@ -25,24 +25,40 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let two_mp = photo(1920, 1080, 1);
     let sources = [
         ("12 MP JPEG (4000x3000)", big),
-        ("2 MP JPEG (1920x1080)", jpeg(&two_mp, 90, &JpegOptions::default())?),
-        ("2 MP PNG (1920x1080)", png(&two_mp.to_rgba(), &PngOptions::default())?),
+        (
+            "2 MP JPEG (1920x1080)",
+            jpeg(&two_mp, 90, &JpegOptions::default())?,
+        ),
+        (
+            "2 MP PNG (1920x1080)",
+            png(&two_mp.to_rgba(), &PngOptions::default())?,
+        ),
     ];
     for (what, input) in &sources {
         let params = Params::default();
         let t = median(15, || {
             make_thumbnail(input, &params).expect("thumbnail");
         });
-        println!("{what:<24} {:>8} bytes -> 256 box JPEG q80: {:6.1} ms", input.len(), t.as_secs_f64() * 1e3);
+        println!(
+            "{what:<24} {:>8} bytes -> 256 box JPEG q80: {:6.1} ms",
+            input.len(),
+            t.as_secs_f64() * 1e3
+        );
     }
     let (_, input) = &sources[1];
     for format in [Format::Png, Format::Webp] {
-        let params = Params { format, ..Params::default() };
+        let params = Params {
+            format,
+            ..Params::default()
+        };
         let t = median(15, || {
             make_thumbnail(input, &params).expect("thumbnail");
         });
         let size = make_thumbnail(input, &params)?.bytes.len();
-        println!("2 MP JPEG -> 256 box {format:<4}: {:6.1} ms, {size} bytes", t.as_secs_f64() * 1e3);
+        println!(
+            "2 MP JPEG -> 256 box {format:<4}: {:6.1} ms, {size} bytes",
+            t.as_secs_f64() * 1e3
+        );
     }
     Ok(())
 }

@@ -111,15 +111,17 @@ impl Plan {
         }
     }
 
-    /// The crop in the pixels of the source decoded at `width` x `height` (shrunk on load).
+    /// The crop in the pixels of the source decoded at `width` x `height` (shrunk on load),
+    /// clamped so that rounding can never put it outside the image (the resizer refuses that).
     pub fn crop_at(&self, width: u32, height: u32) -> Crop {
-        let sx = f64::from(width) / f64::from(self.src_width);
-        let sy = f64::from(height) / f64::from(self.src_height);
+        let (w, h) = (f64::from(width), f64::from(height));
+        let crop_w = (self.crop.width * w / f64::from(self.src_width)).min(w);
+        let crop_h = (self.crop.height * h / f64::from(self.src_height)).min(h);
         Crop {
-            left: self.crop.left * sx,
-            top: self.crop.top * sy,
-            width: (self.crop.width * sx).min(f64::from(width)),
-            height: (self.crop.height * sy).min(f64::from(height)),
+            left: (self.crop.left * w / f64::from(self.src_width)).clamp(0.0, w - crop_w),
+            top: (self.crop.top * h / f64::from(self.src_height)).clamp(0.0, h - crop_h),
+            width: crop_w,
+            height: crop_h,
         }
     }
 }
@@ -178,6 +180,23 @@ mod tests {
         // small sources are cropped to the box's shape but not enlarged
         assert_eq!(out(plan(100, 400, 256, 256, Fit::Cover)), (100, 100));
         assert_eq!(out(plan(300, 100, 256, 128, Fit::Cover)), (200, 100));
+    }
+
+    #[test]
+    fn crops_stay_inside_any_decoded_size() {
+        for (w, h) in [(4000, 3000), (333, 1000), (1, 7), (65535, 3), (997, 601)] {
+            for (bw, bh) in [(256, 256), (100, 300), (7, 3), (1, 1)] {
+                let p = plan(w, h, bw, bh, Fit::Cover);
+                for d in [1, 2, 4, 8] {
+                    let (dw, dh) = (w.div_ceil(d), h.div_ceil(d));
+                    let c = p.crop_at(dw, dh);
+                    assert!(c.left >= 0.0 && c.top >= 0.0, "{w}x{h} {bw}x{bh} /{d}");
+                    assert!(c.left + c.width <= f64::from(dw), "{w}x{h} {bw}x{bh} /{d}");
+                    assert!(c.top + c.height <= f64::from(dh), "{w}x{h} {bw}x{bh} /{d}");
+                    assert!(c.width > 0.0 && c.height > 0.0);
+                }
+            }
+        }
     }
 
     #[test]
