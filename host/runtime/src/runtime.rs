@@ -16,6 +16,9 @@ use wasmtime::{Config, Engine, Module};
 /// How often the ticker thread advances the engine's epoch: the granularity of the time limit.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// Where one plugin's compiled form is kept once loaded.
+type Slot = Arc<Mutex<Option<Arc<Plugin>>>>;
+
 /// Counters that show what the caches did (for tests, logs and benchmarks).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RuntimeStats {
@@ -39,7 +42,7 @@ pub(crate) struct Shared {
     disk: Option<DiskCache>,
     /// One slot per plugin hash; the slot's own lock makes concurrent loads of the same bytes
     /// compile once, without blocking loads of other plugins.
-    plugins: Mutex<HashMap<PluginHash, Arc<Mutex<Option<Arc<Plugin>>>>>>,
+    plugins: Mutex<HashMap<PluginHash, Slot>>,
     compiled: AtomicU64,
     loaded_from_disk: AtomicU64,
     memory_hits: AtomicU64,
