@@ -90,7 +90,7 @@ fn run(mode: Mode, args: &RunArgs) -> Result<bool> {
     tracing::info!(plugin = %plugin_source.spec(), hash = %plugin.hash(), args = ?plugin_args, "plugin loaded");
     let plugin_hash = plugin.hash().to_string();
     let jobs = args.jobs();
-    let (_used, worker_deaths, retried) = match mode {
+    let (finished, worker_deaths, retried) = match mode {
         Mode::Threads => {
             let used = threads::run(
                 &tasks,
@@ -100,14 +100,17 @@ fn run(mode: Mode, args: &RunArgs) -> Result<bool> {
                 jobs,
                 runtime.limits().input_bytes,
             )?;
-            (used, 0, 0)
+            tracing::debug!(threads = used, "all threads done");
+            (Instant::now(), 0, 0)
         }
         Mode::Processes => {
             // The parent runs no plugin itself: free the engine before the workers start.
             drop(plugin);
             drop(runtime);
             let outcome = processes::run(&tasks, &reporter, &plugin_source, &plugin_args, jobs)?;
-            (outcome.jobs, outcome.worker_deaths, outcome.retried)
+            tracing::debug!(workers = outcome.jobs, "all workers done");
+            let finished = outcome.last_result.unwrap_or_else(Instant::now);
+            (finished, outcome.worker_deaths, outcome.retried)
         }
     };
     let summary = reporter.summary(RunInfo {
@@ -118,7 +121,7 @@ fn run(mode: Mode, args: &RunArgs) -> Result<bool> {
         jobs,
         plugin: plugin_source.spec(),
         plugin_hash,
-        wall: started.elapsed(),
+        wall: finished.saturating_duration_since(started),
         worker_deaths,
         retried,
     });

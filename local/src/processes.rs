@@ -75,6 +75,8 @@ pub struct Outcome {
     pub jobs: usize,
     pub worker_deaths: usize,
     pub retried: usize,
+    /// When the last image was resolved (the run's end; reaping the workers comes after).
+    pub last_result: Option<std::time::Instant>,
 }
 
 struct Parent<'a> {
@@ -92,6 +94,12 @@ struct Parent<'a> {
     last_startup_error: Option<String>,
     events_tx: mpsc::Sender<Event>,
     outcome: Outcome,
+}
+
+impl Outcome {
+    fn finish(&mut self) {
+        self.last_result = Some(std::time::Instant::now());
+    }
 }
 
 /// Processes every task not marked `skip` with `jobs` worker processes.
@@ -146,6 +154,7 @@ pub fn run(
         }
     }
     let result = parent.event_loop(&events_rx);
+    parent.outcome.finish();
     parent.shut_down();
     result?;
     Ok(parent.outcome)
@@ -530,6 +539,11 @@ pub fn child_main(args: ChildArgs) -> Result<()> {
         };
         send(&mut out, &reply)?;
     }
+    // EOF: no more work. The process ends right after this, so the runtime is not dropped:
+    // dropping it joins the epoch ticker, which can take a whole tick (10 ms) that the parent
+    // would spend waiting to reap this process.
+    std::mem::forget(plugin);
+    std::mem::forget(runtime);
     Ok(())
 }
 
