@@ -290,7 +290,7 @@ impl Summary {
     /// The summary for a person.
     pub fn text(&self) -> String {
         let mut out = format!(
-            "{} images: {} done, {} skipped, {} failed in {:.2} s ({:.1} images/s, {} {} {})\n",
+            "{} images: {} done, {} skipped, {} failed in {:.2} s ({:.1} images/s, {} -j {})\n",
             self.images,
             self.done,
             self.skipped,
@@ -299,11 +299,6 @@ impl Summary {
             self.images_per_second,
             self.mode,
             self.jobs,
-            if self.mode == "threads" {
-                "wide"
-            } else {
-                "workers"
-            },
         );
         if self.worker_deaths > 0 {
             out.push_str(&format!(
