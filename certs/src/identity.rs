@@ -1,0 +1,110 @@
+//! Roles and names, and the SPIFFE-style URI that binds them into a certificate.
+
+use crate::CertError;
+use std::fmt;
+use std::str::FromStr;
+
+/// The name of the default worker and client identities that every `init` makes.
+pub const DEFAULT_NAME: &str = "default";
+
+const SPIFFE_PREFIX: &str = "spiffe://imagecdn/";
+
+/// Who a certificate speaks for. The master authorises every request by this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Master,
+    Worker,
+    Client,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Master => "master",
+            Role::Worker => "worker",
+            Role::Client => "client",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = CertError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "master" => Ok(Role::Master),
+            "worker" => Ok(Role::Worker),
+            "client" => Ok(Role::Client),
+            other => Err(CertError::InvalidRole(other.chars().take(40).collect())),
+        }
+    }
+}
+
+/// Checks a worker/client/master name: 1–64 characters of `[A-Za-z0-9._-]`, not starting with
+/// `.`. Names become file names and URI path segments, so nothing path-like gets through.
+pub fn validate_name(name: &str) -> Result<(), CertError> {
+    let why = if name.is_empty() || name.len() > 64 {
+        Some("must be 1 to 64 characters")
+    } else if name.starts_with('.') {
+        Some("must not start with '.'")
+    } else if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        Some("may only contain A-Z, a-z, 0-9, '.', '_' and '-'")
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(CertError::InvalidName {
+            name: name.chars().take(80).collect(),
+            why,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// `spiffe://imagecdn/<role>/<name>`.
+pub fn spiffe_uri(role: Role, name: &str) -> String {
+    format!("{SPIFFE_PREFIX}{role}/{name}")
+}
+
+/// The role and name in a `spiffe://imagecdn/<role>/<name>` URI, if it is one with a valid name.
+pub fn parse_spiffe(uri: &str) -> Option<(Role, String)> {
+    let rest = uri.strip_prefix(SPIFFE_PREFIX)?;
+    let (role, name) = rest.split_once('/')?;
+    let role = role.parse().ok()?;
+    validate_name(name).ok()?;
+    Some((role, name.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_that_could_be_paths_are_refused() {
+        for bad in ["", ".hidden", "../x", "a/b", "a b", "é", &"x".repeat(65)] {
+            assert!(validate_name(bad).is_err(), "{bad:?} accepted");
+        }
+        for good in ["w1", "default", "node-a.example_1", &"x".repeat(64)] {
+            validate_name(good).unwrap();
+        }
+    }
+
+    #[test]
+    fn spiffe_round_trip() {
+        let uri = spiffe_uri(Role::Worker, "w3");
+        assert_eq!(uri, "spiffe://imagecdn/worker/w3");
+        assert_eq!(parse_spiffe(&uri), Some((Role::Worker, "w3".into())));
+        assert_eq!(parse_spiffe("spiffe://imagecdn/admin/x"), None);
+        assert_eq!(parse_spiffe("spiffe://imagecdn/worker/../x"), None);
+        assert_eq!(parse_spiffe("spiffe://other/worker/x"), None);
+    }
+}

@@ -1,0 +1,159 @@
+//! `cdn-certs`: makes the certificates an imagecdn deployment trusts (DESIGN §4).
+//!
+//! `init` makes a CA and, signed by it, the master's certificate and the default worker and
+//! client identities (plus any named ones); `issue` adds one more; `show` lists what a folder
+//! holds. Every binary then finds its own files in `--certs DIR` by role and name.
+
+use anyhow::{Context, Result};
+use cdn_certs::{InitOptions, LeafSpec, Role};
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+
+#[derive(Parser)]
+#[command(
+    name = "cdn-certs",
+    version,
+    about = "Make the CA and the master, worker and client certificates for imagecdn",
+    after_help = "Examples:\n  cdn-certs init                       # ./certs: CA, master (localhost), worker, client\n  cdn-certs init --workers w1,w2 --clients alice\n  cdn-certs issue --role worker --name w3\n  cdn-certs show"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Make a new CA and the master, default worker and default client certificates.
+    Init {
+        /// The certificate folder.
+        #[arg(long, default_value = "./certs")]
+        dir: PathBuf,
+        /// A name the master answers to (DNS name or IP); repeatable. 127.0.0.1 and ::1 are
+        /// always included.
+        #[arg(long = "master-name", default_value = "localhost")]
+        master_names: Vec<String>,
+        /// Named worker certificates to make too (comma-separated), e.g. w1,w2.
+        #[arg(long, value_delimiter = ',')]
+        workers: Vec<String>,
+        /// Named client certificates to make too (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        clients: Vec<String>,
+        /// Replace an existing CA (every certificate it signed stops being trusted).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Add one certificate signed by the existing CA.
+    Issue {
+        /// The certificate folder (must hold ca.pem and ca.key).
+        #[arg(long, default_value = "./certs")]
+        dir: PathBuf,
+        /// master, worker or client.
+        #[arg(long)]
+        role: String,
+        /// The identity's name ([A-Za-z0-9._-], 1-64 characters).
+        #[arg(long)]
+        name: String,
+        /// For a master certificate: a name it answers to; repeatable.
+        #[arg(long = "master-name", default_value = "localhost")]
+        master_names: Vec<String>,
+        /// Replace an existing certificate of that name.
+        #[arg(long)]
+        force: bool,
+    },
+    /// List the certificates in a folder with their identity and expiry.
+    Show {
+        #[arg(long, default_value = "./certs")]
+        dir: PathBuf,
+    },
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Init {
+            dir,
+            master_names,
+            workers,
+            clients,
+            force,
+        } => {
+            let written = cdn_certs::init(&InitOptions {
+                dir: dir.clone(),
+                master_names,
+                workers,
+                clients,
+                force,
+            })
+            .with_context(|| format!("making certificates in {}", dir.display()))?;
+            for path in written {
+                println!("wrote {}", path.display());
+            }
+        }
+        Command::Issue {
+            dir,
+            role,
+            name,
+            master_names,
+            force,
+        } => {
+            let role: Role = role.parse()?;
+            let mut spec = LeafSpec::new(role, &name);
+            spec.master_names = master_names;
+            let files = cdn_certs::issue(&dir, &spec, force)
+                .with_context(|| format!("issuing a {role} certificate for {name:?}"))?;
+            println!("wrote {}", files.cert.display());
+            println!("wrote {}", files.key.display());
+        }
+        Command::Show { dir } => show(&dir)?,
+    }
+    Ok(())
+}
+
+fn show(dir: &Path) -> Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "pem"))
+        .collect();
+    entries.sort();
+    for path in entries {
+        let pem = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let (_, pem) = x509_parser::pem::parse_x509_pem(&pem)
+            .map_err(|e| anyhow::anyhow!("{}: not a PEM certificate: {e}", path.display()))?;
+        let cert = pem
+            .parse_x509()
+            .map_err(|e| anyhow::anyhow!("{}: not a certificate: {e}", path.display()))?;
+        let uris: Vec<String> = cert
+            .subject_alternative_name()
+            .ok()
+            .flatten()
+            .map(|san| {
+                san.value
+                    .general_names
+                    .iter()
+                    .filter_map(|n| match n {
+                        x509_parser::extensions::GeneralName::URI(u) => Some(u.to_string()),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let file = path
+            .file_name()
+            .map(|f| f.to_string_lossy())
+            .unwrap_or_default();
+        let identity = if uris.is_empty() {
+            cert.subject().to_string()
+        } else {
+            uris.join(", ")
+        };
+        println!(
+            "{file:<24} {identity:<44} expires {}",
+            cert.validity().not_after
+        );
+    }
+    Ok(())
+}

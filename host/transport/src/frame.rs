@@ -1,0 +1,211 @@
+//! The frame: how one request or one response crosses a QUIC stream.
+//!
+//! | part | size | content |
+//! | --- | --- | --- |
+//! | header length | 4 bytes | `u32`, big-endian; at most [`FrameLimits::max_header`] |
+//! | header | that many bytes | a JSON object; its `body_len` field (an integer) states the body's length |
+//! | body | `body_len` bytes | raw bytes (image, thumbnail, plugin); at most [`FrameLimits::max_body`] |
+//! | end | — | the sender finishes the stream; anything after the body is an error |
+//!
+//! Lengths are checked against the caps before anything is allocated for them.
+
+use serde_json::{Map, Value};
+
+/// The header's field that states the body's length.
+pub const BODY_LEN: &str = "body_len";
+
+/// Caps on what a reader accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameLimits {
+    /// Largest JSON header (default 64 KiB).
+    pub max_header: usize,
+    /// Largest body (default 64 MiB, DESIGN's largest upload).
+    pub max_body: u64,
+}
+
+impl Default for FrameLimits {
+    fn default() -> Self {
+        FrameLimits {
+            max_header: 64 << 10,
+            max_body: 64 << 20,
+        }
+    }
+}
+
+/// A request or response: a JSON object and raw bytes.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Frame {
+    /// The header without `body_len` (the framing adds and removes it).
+    pub header: Map<String, Value>,
+    pub body: Vec<u8>,
+}
+
+/// What is wrong with a frame, one variant per case.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("the stream ended before a frame started")]
+    Empty,
+    #[error("header of {len} bytes is over the limit of {max} bytes")]
+    HeaderTooLarge { len: u64, max: usize },
+    #[error("the stream ended inside the header")]
+    TruncatedHeader,
+    #[error("the header is not valid JSON: {0}")]
+    InvalidJson(String),
+    #[error("the header is not a JSON object")]
+    NotAnObject,
+    #[error("the header has no valid `body_len` (a non-negative integer)")]
+    BadBodyLen,
+    #[error("body of {len} bytes is over the limit of {max} bytes")]
+    BodyTooLarge { len: u64, max: u64 },
+    #[error("the stream ended after {got} of the {expected} body bytes the header announced")]
+    TruncatedBody { expected: u64, got: u64 },
+    #[error("bytes follow the body the header announced")]
+    TrailingBytes,
+    #[error("stream error: {0}")]
+    Stream(String),
+}
+
+impl FrameError {
+    /// A stable short name, sent in error frames (`{"error": {"kind": ...}}`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FrameError::Empty => "empty_stream",
+            FrameError::HeaderTooLarge { .. } => "header_too_large",
+            FrameError::TruncatedHeader => "truncated_header",
+            FrameError::InvalidJson(_) => "invalid_json",
+            FrameError::NotAnObject => "header_not_object",
+            FrameError::BadBodyLen => "bad_body_len",
+            FrameError::BodyTooLarge { .. } => "body_too_large",
+            FrameError::TruncatedBody { .. } => "truncated_body",
+            FrameError::TrailingBytes => "trailing_bytes",
+            FrameError::Stream(_) => "stream_error",
+        }
+    }
+}
+
+impl Frame {
+    /// A frame from a JSON object header (anything else becomes `{"value": ...}`) and a body.
+    pub fn new(header: Value, body: Vec<u8>) -> Frame {
+        let header = match header {
+            Value::Object(map) => map,
+            other => Map::from_iter([("value".to_string(), other)]),
+        };
+        Frame { header, body }
+    }
+
+    /// The error response `{"error": {"kind": kind, "message": message}}`.
+    pub fn error(kind: &str, message: impl Into<String>) -> Frame {
+        Frame::new(
+            serde_json::json!({ "error": { "kind": kind, "message": message.into() } }),
+            Vec::new(),
+        )
+    }
+
+    /// `(kind, message)` if this frame is an error response.
+    pub fn as_error(&self) -> Option<(&str, &str)> {
+        let error = self.header.get("error")?;
+        Some((
+            error.get("kind")?.as_str().unwrap_or("error"),
+            error.get("message").and_then(Value::as_str).unwrap_or(""),
+        ))
+    }
+
+    /// The bytes on the wire.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut header = self.header.clone();
+        header.insert(BODY_LEN.into(), Value::from(self.body.len() as u64));
+        let json = Value::Object(header).to_string();
+        let mut out = Vec::with_capacity(4 + json.len() + self.body.len());
+        out.extend_from_slice(&(json.len() as u32).to_be_bytes());
+        out.extend_from_slice(json.as_bytes());
+        out.extend_from_slice(&self.body);
+        out
+    }
+}
+
+/// Writes a frame and finishes the stream.
+pub async fn write(send: &mut quinn::SendStream, frame: &Frame) -> Result<(), FrameError> {
+    let bytes = frame.encode();
+    send.write_all(&bytes)
+        .await
+        .map_err(|e| FrameError::Stream(e.to_string()))?;
+    send.finish().map_err(|e| FrameError::Stream(e.to_string()))
+}
+
+/// Reads one frame and checks that the stream ends right after it.
+pub async fn read(recv: &mut quinn::RecvStream, limits: FrameLimits) -> Result<Frame, FrameError> {
+    let mut len = [0u8; 4];
+    read_exact(recv, &mut len)
+        .await
+        .map_err(|short| match short {
+            Short::Finished(0) => FrameError::Empty,
+            Short::Finished(_) => FrameError::TruncatedHeader,
+            Short::Failed(e) => FrameError::Stream(e),
+        })?;
+    let len = u32::from_be_bytes(len);
+    if len as u64 > limits.max_header as u64 {
+        return Err(FrameError::HeaderTooLarge {
+            len: len as u64,
+            max: limits.max_header,
+        });
+    }
+    let mut json = vec![0u8; len as usize];
+    read_exact(recv, &mut json)
+        .await
+        .map_err(|short| match short {
+            Short::Finished(_) => FrameError::TruncatedHeader,
+            Short::Failed(e) => FrameError::Stream(e),
+        })?;
+    let mut header = match serde_json::from_slice::<Value>(&json) {
+        Ok(Value::Object(map)) => map,
+        Ok(_) => return Err(FrameError::NotAnObject),
+        Err(e) => return Err(FrameError::InvalidJson(e.to_string())),
+    };
+    let body_len = header
+        .remove(BODY_LEN)
+        .and_then(|v| v.as_u64())
+        .ok_or(FrameError::BadBodyLen)?;
+    if body_len > limits.max_body {
+        return Err(FrameError::BodyTooLarge {
+            len: body_len,
+            max: limits.max_body,
+        });
+    }
+    let mut body = vec![0u8; body_len as usize];
+    read_exact(recv, &mut body)
+        .await
+        .map_err(|short| match short {
+            Short::Finished(got) => FrameError::TruncatedBody {
+                expected: body_len,
+                got,
+            },
+            Short::Failed(e) => FrameError::Stream(e),
+        })?;
+    let mut extra = [0u8; 1];
+    match recv.read(&mut extra).await {
+        Ok(None) => Ok(Frame { header, body }),
+        Ok(Some(_)) => Err(FrameError::TrailingBytes),
+        Err(e) => Err(FrameError::Stream(e.to_string())),
+    }
+}
+
+/// Why `read_exact` stopped short.
+enum Short {
+    /// The sender finished the stream after this many bytes.
+    Finished(u64),
+    /// The stream was reset or the connection lost.
+    Failed(String),
+}
+
+/// Fills `buf` from the stream.
+async fn read_exact(recv: &mut quinn::RecvStream, buf: &mut [u8]) -> Result<(), Short> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match recv.read(&mut buf[filled..]).await {
+            Ok(Some(n)) => filled += n,
+            Ok(None) => return Err(Short::Finished(filled as u64)),
+            Err(e) => return Err(Short::Failed(e.to_string())),
+        }
+    }
+    Ok(())
+}

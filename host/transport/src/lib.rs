@@ -1,0 +1,27 @@
+//! `cdn-transport`: the trusted pipe that the master, workers and client speak over (DESIGN §4).
+//!
+//! - [`tls`]: quinn endpoints built from the files `cdn-certs` writes, with rustls (ring
+//!   provider), ALPN `imagecdn/1`, TLS 1.3 only, no 0-RTT. The master requires a client
+//!   certificate from its CA; the client checks the master's certificate and name.
+//! - [`Peer`]: the role and name read from the peer's *verified* certificate
+//!   (`spiffe://imagecdn/<role>/<name>`), handed to the request handler. Nothing a peer writes in
+//!   a request can change it.
+//! - [`frame`]: one bidirectional stream per request; a `u32` length, a JSON header, then a raw
+//!   body whose length the header states; the response the same way. Every malformed case is a
+//!   typed [`FrameError`], answered with an error frame; the connection keeps serving.
+//! - [`Server`] and [`Client`]: accept/serve and connect/request.
+//!
+//! This crate does not pull in wasmtime, so the client stays small.
+
+mod client;
+pub mod frame;
+mod peer;
+mod server;
+pub mod tls;
+
+pub use cdn_certs::Role;
+pub use client::{Client, ClientError};
+pub use frame::{Frame, FrameError, FrameLimits};
+pub use peer::Peer;
+pub use server::{Handler, Server};
+pub use tls::{Identity, TlsError, ALPN};
