@@ -55,6 +55,7 @@ fn main() -> Result<()> {
         }
         Cmd::Lint => {
             ensure_wasm_target()?;
+            ensure_components(&["rustfmt", "clippy"])?;
             run(&mut cargo(&["fmt", "--all", "--check"]))?;
             run(&mut cargo(&[
                 "clippy",
@@ -109,6 +110,24 @@ fn ensure_wasm_target() -> Result<()> {
     }
     eprintln!("xtask: installing the {WASM_TARGET} target with rustup");
     run(Command::new("rustup").args(["target", "add", WASM_TARGET]))
+}
+
+/// Installs rustup components (rustfmt, clippy) that a minimal toolchain may lack.
+fn ensure_components(components: &[&str]) -> Result<()> {
+    let installed = Command::new("rustup")
+        .args(["component", "list", "--installed"])
+        .output()
+        .context("running `rustup component list --installed` (is rustup installed?)")?;
+    let installed = String::from_utf8_lossy(&installed.stdout);
+    for component in components {
+        if !installed
+            .lines()
+            .any(|l| l.starts_with(&format!("{component}-")))
+        {
+            run(Command::new("rustup").args(["component", "add", component]))?;
+        }
+    }
+    Ok(())
 }
 
 fn cargo(args: &[&str]) -> Command {
