@@ -23,6 +23,35 @@ pub(crate) struct Decoded {
 }
 
 impl Decoded {
+    /// A source decoded at full size (no shrink-on-load), after checking the decoder filled
+    /// every pixel: RGB, or RGBA when `has_alpha`.
+    fn full_size(
+        format: &'static str,
+        (width, height): (u32, u32),
+        has_alpha: bool,
+        pixels: Vec<u8>,
+        orientation: Orientation,
+        params: &Params,
+    ) -> Result<Decoded, ThumbError> {
+        expect_len(
+            format,
+            &pixels,
+            width,
+            height,
+            if has_alpha { 4 } else { 3 },
+        )?;
+        Ok(Decoded {
+            raster: Raster {
+                width,
+                height,
+                has_alpha,
+                pixels,
+            },
+            orientation,
+            plan: upright_plan(width, height, orientation, params),
+        })
+    }
+
     /// The plan in the stored (not yet upright) coordinates of the source.
     pub fn stored_plan(&self) -> Plan {
         if self.orientation.swaps_axes() {

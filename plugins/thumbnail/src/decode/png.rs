@@ -3,11 +3,11 @@
 
 use png::{BitDepth, ColorType, Decoder, DecodingError, Limits, Transformations};
 
-use super::{check_size, expect_len, upright_plan, zeroed, Decoded};
+use super::{check_size, zeroed, Decoded};
 use crate::error::ThumbError;
 use crate::orient::Orientation;
 use crate::params::Params;
-use crate::raster::{gray_alpha_to_rgba, gray_to_rgb, Raster};
+use crate::raster::{gray_alpha_to_rgba, gray_to_rgb};
 
 const FORMAT: &str = "PNG";
 
@@ -50,23 +50,14 @@ pub(super) fn decode(input: &[u8], params: &Params) -> Result<Decoded, ThumbErro
             return Err(ThumbError::corrupt(FORMAT, "palette left unexpanded"));
         }
     };
-    expect_len(
+    Decoded::full_size(
         FORMAT,
-        &pixels,
-        width,
-        height,
-        if has_alpha { 4 } else { 3 },
-    )?;
-    Ok(Decoded {
-        raster: Raster {
-            width,
-            height,
-            has_alpha,
-            pixels,
-        },
+        (width, height),
+        has_alpha,
+        pixels,
         orientation,
-        plan: upright_plan(width, height, orientation, params),
-    })
+        params,
+    )
 }
 
 /// The data of the eXIf chunk, if there is one before the image data. (png 0.17 does not

@@ -5,11 +5,10 @@ use std::io::Cursor;
 
 use image_webp::{DecodingError, WebPDecoder};
 
-use super::{check_size, expect_len, upright_plan, zeroed, Decoded};
+use super::{check_size, zeroed, Decoded};
 use crate::error::ThumbError;
 use crate::orient::Orientation;
 use crate::params::Params;
-use crate::raster::Raster;
 
 const FORMAT: &str = "WebP";
 
@@ -33,23 +32,14 @@ pub(super) fn decode(input: &[u8], params: &Params) -> Result<Decoded, ThumbErro
         .ok_or(ThumbError::DecoderLimit { format: FORMAT })?;
     let mut pixels = zeroed(len, FORMAT)?;
     decoder.read_image(&mut pixels).map_err(error)?;
-    expect_len(
+    Decoded::full_size(
         FORMAT,
-        &pixels,
-        width,
-        height,
-        if has_alpha { 4 } else { 3 },
-    )?;
-    Ok(Decoded {
-        raster: Raster {
-            width,
-            height,
-            has_alpha,
-            pixels,
-        },
+        (width, height),
+        has_alpha,
+        pixels,
         orientation,
-        plan: upright_plan(width, height, orientation, params),
-    })
+        params,
+    )
 }
 
 fn error(e: DecodingError) -> ThumbError {
