@@ -1,0 +1,838 @@
+//! The master's registry in SQLite: images, their leases, and the plugins it knows.
+//!
+//! One `Connection` behind a `Mutex`; WAL mode with `synchronous=FULL`, so a committed
+//! transaction survives a crash or power loss. Every operation is one transaction. Time is
+//! passed in (`now_ms`, unix milliseconds) so callers and tests control it.
+//!
+//! Leases follow the trusted queues (SQS, Temporal, Kleppmann's fencing): each lease gets a new
+//! fencing token from a counter persisted in `meta` in the same transaction, so tokens grow also
+//! across restarts; `extend`, `complete` and `fail` are accepted only from the current lease
+//! (status `leased`, same token, deadline not passed). A lease is expired once `now > deadline`.
+
+use crate::blobs::{BadBlobId, BlobId};
+use crate::ids::{validate_id, IdError, ImageId};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, Type, ValueRef};
+use rusqlite::{params, Connection, OptionalExtension, ToSql, TransactionBehavior};
+use std::fmt;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS images (
+    id              TEXT PRIMARY KEY NOT NULL,
+    status          TEXT NOT NULL CHECK (status IN ('pending', 'leased', 'done', 'failed')),
+    source_blob     TEXT NOT NULL,
+    source_size     INTEGER NOT NULL,
+    params_json     TEXT NOT NULL,
+    plugin_name     TEXT NOT NULL,
+    plugin_hash     TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    last_error_kind TEXT,
+    last_error_msg  TEXT,
+    lease_id        TEXT,
+    fencing_token   INTEGER,
+    lease_deadline  INTEGER,
+    leased_by       TEXT,
+    thumb_blob      TEXT,
+    thumb_size      INTEGER,
+    thumb_width     INTEGER,
+    thumb_height    INTEGER,
+    thumb_format    TEXT,
+    made_by         TEXT,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    finished_at     INTEGER,
+    CHECK ((status = 'leased') = (lease_id IS NOT NULL AND fencing_token IS NOT NULL
+                                  AND lease_deadline IS NOT NULL AND leased_by IS NOT NULL))
+);
+CREATE INDEX IF NOT EXISTS images_queue ON images (status, created_at);
+CREATE TABLE IF NOT EXISTS plugins (
+    name     TEXT PRIMARY KEY NOT NULL,
+    hash     TEXT NOT NULL,
+    added_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY NOT NULL,
+    value INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('fencing_token', 0);
+";
+
+const COLUMNS: &str = "id, status, source_blob, source_size, params_json, plugin_name, \
+    plugin_hash, attempts, last_error_kind, last_error_msg, lease_id, fencing_token, \
+    lease_deadline, leased_by, thumb_blob, thumb_size, thumb_width, thumb_height, thumb_format, \
+    made_by, created_at, updated_at, finished_at";
+
+/// Where an image is in its life: `pending -> leased -> done | failed`, and back to `pending` on
+/// expiry or a retryable failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pending,
+    Leased,
+    Done,
+    Failed,
+}
+
+impl Status {
+    pub const ALL: [Status; 4] = [
+        Status::Pending,
+        Status::Leased,
+        Status::Done,
+        Status::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Leased => "leased",
+            Status::Done => "done",
+            Status::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl ToSql for Status {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl FromSql for Status {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let s = value.as_str()?;
+        Status::parse(s).ok_or_else(|| FromSqlError::Other(format!("unknown status {s:?}").into()))
+    }
+}
+
+/// What went wrong in the registry.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("invalid {what}: {source}")]
+    InvalidId {
+        what: &'static str,
+        #[source]
+        source: IdError,
+    },
+    #[error("params are not valid JSON: {0}")]
+    InvalidParams(#[source] serde_json::Error),
+    #[error("image {0} not found")]
+    NotFound(String),
+    #[error("stale lease on image {image} (token {token}): {reason}")]
+    Stale {
+        image: String,
+        token: u64,
+        reason: &'static str,
+    },
+    #[error("registry database: {context}: {source}")]
+    Db {
+        context: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error(
+        "registry database at {path} is from schema version {found}, expected {SCHEMA_VERSION}"
+    )]
+    SchemaVersion { path: String, found: i64 },
+    #[error("registry lock poisoned (a thread panicked while holding it)")]
+    Poisoned,
+}
+
+trait Ctx<T> {
+    fn ctx(self, context: &'static str) -> Result<T, RegistryError>;
+}
+
+impl<T> Ctx<T> for rusqlite::Result<T> {
+    fn ctx(self, context: &'static str) -> Result<T, RegistryError> {
+        self.map_err(|source| RegistryError::Db { context, source })
+    }
+}
+
+fn check_id(what: &'static str, s: &str) -> Result<(), RegistryError> {
+    validate_id(s).map_err(|source| RegistryError::InvalidId { what, source })
+}
+
+/// The outcome of `register`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Registered {
+    /// A new image, now `pending`.
+    New,
+    /// The same id with the same source, params and plugin was already there: nothing changed.
+    AlreadyRegistered,
+    /// The id is taken by a different source, params or plugin: nothing changed.
+    Conflict {
+        existing_source: BlobId,
+        existing_params_json: String,
+        existing_plugin_name: String,
+        existing_plugin_hash: BlobId,
+    },
+}
+
+/// A task handed to a worker.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Lease {
+    pub image_id: ImageId,
+    pub lease_id: String,
+    pub token: u64,
+    pub deadline_ms: i64,
+    pub source_blob: BlobId,
+    pub source_size: u64,
+    pub params_json: String,
+    pub plugin_name: String,
+    pub plugin_hash: BlobId,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+}
+
+/// The thumbnail a worker made.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ThumbInfo {
+    pub blob: BlobId,
+    pub size: u64,
+    pub width: u32,
+    pub height: u32,
+    pub format: String,
+}
+
+/// The last error recorded for an image.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LastError {
+    pub kind: String,
+    pub message: String,
+}
+
+/// The current lease of a `leased` image.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LeaseInfo {
+    pub lease_id: String,
+    pub token: u64,
+    pub deadline_ms: i64,
+    pub worker: String,
+}
+
+/// One row of the registry.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ImageRecord {
+    pub id: ImageId,
+    pub status: Status,
+    pub source_blob: BlobId,
+    pub source_size: u64,
+    pub params_json: String,
+    pub plugin_name: String,
+    pub plugin_hash: BlobId,
+    pub attempts: u32,
+    pub last_error: Option<LastError>,
+    pub lease: Option<LeaseInfo>,
+    pub thumbnail: Option<ThumbInfo>,
+    pub made_by: Option<String>,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+    pub finished_ms: Option<i64>,
+}
+
+/// Images per status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Counts {
+    pub pending: u64,
+    pub leased: u64,
+    pub done: u64,
+    pub failed: u64,
+}
+
+fn conv<E: std::error::Error + Send + Sync + 'static>(
+    idx: usize,
+) -> impl FnOnce(E) -> rusqlite::Error {
+    move |e| rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, Box::new(e))
+}
+
+fn image_id_at(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<ImageId> {
+    ImageId::parse(&row.get::<_, String>(idx)?).map_err(conv::<IdError>(idx))
+}
+
+fn blob_at(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<BlobId> {
+    BlobId::parse(&row.get::<_, String>(idx)?).map_err(conv::<BadBlobId>(idx))
+}
+
+fn opt_blob_at(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Option<BlobId>> {
+    row.get::<_, Option<String>>(idx)?
+        .map(|s| BlobId::parse(&s).map_err(conv::<BadBlobId>(idx)))
+        .transpose()
+}
+
+fn record_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ImageRecord> {
+    let last_error = match (
+        row.get::<_, Option<String>>(8)?,
+        row.get::<_, Option<String>>(9)?,
+    ) {
+        (Some(kind), message) => Some(LastError {
+            kind,
+            message: message.unwrap_or_default(),
+        }),
+        _ => None,
+    };
+    let lease = match (
+        row.get::<_, Option<String>>(10)?,
+        row.get::<_, Option<i64>>(11)?,
+        row.get::<_, Option<i64>>(12)?,
+        row.get::<_, Option<String>>(13)?,
+    ) {
+        (Some(lease_id), Some(token), Some(deadline_ms), Some(worker)) => Some(LeaseInfo {
+            lease_id,
+            token: token as u64,
+            deadline_ms,
+            worker,
+        }),
+        _ => None,
+    };
+    let thumbnail = match opt_blob_at(row, 14)? {
+        Some(blob) => Some(ThumbInfo {
+            blob,
+            size: row.get::<_, i64>(15)? as u64,
+            width: row.get(16)?,
+            height: row.get(17)?,
+            format: row.get(18)?,
+        }),
+        None => None,
+    };
+    Ok(ImageRecord {
+        id: image_id_at(row, 0)?,
+        status: row.get(1)?,
+        source_blob: blob_at(row, 2)?,
+        source_size: row.get::<_, i64>(3)? as u64,
+        params_json: row.get(4)?,
+        plugin_name: row.get(5)?,
+        plugin_hash: blob_at(row, 6)?,
+        attempts: row.get(7)?,
+        last_error,
+        lease,
+        thumbnail,
+        made_by: row.get(19)?,
+        created_ms: row.get(20)?,
+        updated_ms: row.get(21)?,
+        finished_ms: row.get(22)?,
+    })
+}
+
+/// Canonical JSON text (object keys sorted), so equal params compare equal as text.
+fn canonical_params(params_json: &str) -> Result<String, RegistryError> {
+    let value: serde_json::Value =
+        serde_json::from_str(params_json).map_err(RegistryError::InvalidParams)?;
+    serde_json::to_string(&value).map_err(RegistryError::InvalidParams)
+}
+
+/// The registry. `Sync`: share it behind an `Arc`.
+#[derive(Debug)]
+pub struct Registry {
+    conn: Mutex<Connection>,
+}
+
+impl Registry {
+    /// Opens (creating if needed) the database file at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, RegistryError> {
+        let path = path.as_ref();
+        let mut conn = Connection::open(path).ctx("opening")?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .ctx("setting WAL mode")?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(RegistryError::Db {
+                context: "setting WAL mode",
+                source: rusqlite::Error::InvalidQuery,
+            });
+        }
+        conn.pragma_update(None, "synchronous", "FULL")
+            .ctx("setting synchronous=FULL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .ctx("setting busy timeout")?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx("creating schema")?;
+        let version: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .ctx("reading schema version")?;
+        if version == 0 {
+            tx.execute_batch(SCHEMA).ctx("creating schema")?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+                .ctx("setting schema version")?;
+        } else if version != SCHEMA_VERSION {
+            return Err(RegistryError::SchemaVersion {
+                path: path.display().to_string(),
+                found: version,
+            });
+        }
+        tx.commit().ctx("creating schema")?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Connection>, RegistryError> {
+        self.conn.lock().map_err(|_| RegistryError::Poisoned)
+    }
+
+    /// Runs `f` in one immediate (write-locking) transaction, committing when it returns `Ok`.
+    fn write<T>(
+        &self,
+        context: &'static str,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, RegistryError>,
+    ) -> Result<T, RegistryError> {
+        let mut conn = self.lock()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx(context)?;
+        let out = f(&tx)?;
+        tx.commit().ctx(context)?;
+        Ok(out)
+    }
+
+    /// Registers an image as `pending`. Durable when this returns.
+    #[allow(clippy::too_many_arguments)]
+    pub fn register(
+        &self,
+        id: &str,
+        source_blob: &BlobId,
+        source_size: u64,
+        params_json: &str,
+        plugin_name: &str,
+        plugin_hash: &BlobId,
+        now_ms: i64,
+    ) -> Result<Registered, RegistryError> {
+        check_id("image id", id)?;
+        check_id("plugin name", plugin_name)?;
+        let params = canonical_params(params_json)?;
+        self.write("registering", |tx| {
+            let existing = tx
+                .query_row(
+                    "SELECT source_blob, params_json, plugin_name, plugin_hash
+                     FROM images WHERE id = ?1",
+                    [id],
+                    |r| {
+                        Ok((
+                            blob_at(r, 0)?,
+                            r.get::<_, String>(1)?,
+                            r.get(2)?,
+                            blob_at(r, 3)?,
+                        ))
+                    },
+                )
+                .optional()
+                .ctx("registering")?;
+            if let Some((src, p, pname, phash)) = existing {
+                return Ok(
+                    if &src == source_blob
+                        && p == params
+                        && pname == plugin_name
+                        && &phash == plugin_hash
+                    {
+                        Registered::AlreadyRegistered
+                    } else {
+                        Registered::Conflict {
+                            existing_source: src,
+                            existing_params_json: p,
+                            existing_plugin_name: pname,
+                            existing_plugin_hash: phash,
+                        }
+                    },
+                );
+            }
+            tx.execute(
+                "INSERT INTO images (id, status, source_blob, source_size, params_json,
+                     plugin_name, plugin_hash, attempts, created_at, updated_at)
+                 VALUES (?1, 'pending', ?2, ?3, ?4, ?5, ?6, 0, ?7, ?7)",
+                params![
+                    id,
+                    source_blob.as_str(),
+                    source_size as i64,
+                    params,
+                    plugin_name,
+                    plugin_hash.as_str(),
+                    now_ms
+                ],
+            )
+            .ctx("registering")?;
+            Ok(Registered::New)
+        })
+    }
+
+    /// Leases the oldest `pending` image to `worker` for `ttl_ms`, or `None` when nothing waits.
+    pub fn lease(
+        &self,
+        worker: &str,
+        ttl_ms: i64,
+        now_ms: i64,
+    ) -> Result<Option<Lease>, RegistryError> {
+        check_id("worker name", worker)?;
+        self.write("leasing", |tx| {
+            let next = tx
+                .query_row(
+                    "SELECT id FROM images WHERE status = 'pending'
+                     ORDER BY created_at, rowid LIMIT 1",
+                    [],
+                    |r| r.get::<_, String>(0),
+                )
+                .optional()
+                .ctx("leasing")?;
+            let Some(id) = next else { return Ok(None) };
+            let token = next_token(tx)?;
+            let lease_id = format!("lease-{token}");
+            let deadline_ms = now_ms.saturating_add(ttl_ms);
+            tx.execute(
+                "UPDATE images SET status = 'leased', lease_id = ?2, fencing_token = ?3,
+                     lease_deadline = ?4, leased_by = ?5, attempts = attempts + 1, updated_at = ?6
+                 WHERE id = ?1 AND status = 'pending'",
+                params![id, lease_id, token as i64, deadline_ms, worker, now_ms],
+            )
+            .ctx("leasing")?;
+            let lease = tx
+                .query_row(
+                    "SELECT id, source_blob, source_size, params_json, plugin_name, plugin_hash,
+                         attempts
+                     FROM images WHERE id = ?1",
+                    [&id],
+                    |r| {
+                        Ok(Lease {
+                            image_id: image_id_at(r, 0)?,
+                            lease_id: lease_id.clone(),
+                            token,
+                            deadline_ms,
+                            source_blob: blob_at(r, 1)?,
+                            source_size: r.get::<_, i64>(2)? as u64,
+                            params_json: r.get(3)?,
+                            plugin_name: r.get(4)?,
+                            plugin_hash: blob_at(r, 5)?,
+                            attempt: r.get(6)?,
+                        })
+                    },
+                )
+                .ctx("leasing")?;
+            Ok(Some(lease))
+        })
+    }
+
+    /// Extends the current lease (same token, still `leased`, deadline not passed) to
+    /// `now + ttl_ms`; returns the new deadline.
+    pub fn extend(
+        &self,
+        image_id: &str,
+        token: u64,
+        ttl_ms: i64,
+        now_ms: i64,
+    ) -> Result<i64, RegistryError> {
+        self.write("extending a lease", |tx| {
+            check_current_lease(tx, image_id, token, now_ms)?;
+            let deadline = now_ms.saturating_add(ttl_ms);
+            tx.execute(
+                "UPDATE images SET lease_deadline = ?2, updated_at = ?3 WHERE id = ?1",
+                params![image_id, deadline, now_ms],
+            )
+            .ctx("extending a lease")?;
+            Ok(deadline)
+        })
+    }
+
+    /// Records the thumbnail of the current lease: the image becomes `done`. A stale or expired
+    /// lease is refused with `Stale` and changes nothing.
+    pub fn complete(
+        &self,
+        image_id: &str,
+        token: u64,
+        thumb: &ThumbInfo,
+        worker: &str,
+        now_ms: i64,
+    ) -> Result<(), RegistryError> {
+        check_id("worker name", worker)?;
+        self.write("completing", |tx| {
+            check_current_lease(tx, image_id, token, now_ms)?;
+            tx.execute(
+                "UPDATE images SET status = 'done', lease_id = NULL, fencing_token = NULL,
+                     lease_deadline = NULL, leased_by = NULL,
+                     thumb_blob = ?2, thumb_size = ?3, thumb_width = ?4, thumb_height = ?5,
+                     thumb_format = ?6, made_by = ?7, updated_at = ?8, finished_at = ?8
+                 WHERE id = ?1",
+                params![
+                    image_id,
+                    thumb.blob.as_str(),
+                    thumb.size as i64,
+                    thumb.width,
+                    thumb.height,
+                    thumb.format,
+                    worker,
+                    now_ms
+                ],
+            )
+            .ctx("completing")?;
+            Ok(())
+        })
+    }
+
+    /// Records a failure of the current lease. Not retryable: `failed` at once. Retryable: back to
+    /// `pending`, unless the image has had `max_attempts` attempts, then `failed`. Returns the new
+    /// status.
+    #[allow(clippy::too_many_arguments)]
+    pub fn fail(
+        &self,
+        image_id: &str,
+        token: u64,
+        kind: &str,
+        message: &str,
+        retryable: bool,
+        max_attempts: u32,
+        now_ms: i64,
+    ) -> Result<Status, RegistryError> {
+        self.write("recording a failure", |tx| {
+            let attempts = check_current_lease(tx, image_id, token, now_ms)?;
+            let status = if retryable && attempts < max_attempts {
+                Status::Pending
+            } else {
+                Status::Failed
+            };
+            release(tx, image_id, status, kind, message, now_ms)?;
+            Ok(status)
+        })
+    }
+
+    /// Puts every lease past its deadline (`deadline < now`) back to `pending`, or `failed` when
+    /// the image has had `max_attempts` attempts. Returns the ids it touched.
+    pub fn expire(&self, now_ms: i64, max_attempts: u32) -> Result<Vec<ImageId>, RegistryError> {
+        self.write("expiring leases", |tx| {
+            let expired = leased_rows(tx, Some(now_ms))?;
+            for (id, attempts) in &expired {
+                let (status, message) = if *attempts >= max_attempts {
+                    (Status::Failed, format!("lease expired {attempts} times"))
+                } else {
+                    (
+                        Status::Pending,
+                        format!("lease expired (attempt {attempts})"),
+                    )
+                };
+                release(tx, id.as_str(), status, "lease_expired", &message, now_ms)?;
+            }
+            Ok(expired.into_iter().map(|(id, _)| id).collect())
+        })
+    }
+
+    /// At start: every `leased` image goes back to `pending` (its worker may be gone; a late
+    /// completion is refused by the token check). Returns the ids it touched.
+    pub fn recover(&self, now_ms: i64) -> Result<Vec<ImageId>, RegistryError> {
+        self.write("recovering leases", |tx| {
+            let leased = leased_rows(tx, None)?;
+            for (id, attempts) in &leased {
+                let message = format!("master restarted during attempt {attempts}");
+                release(
+                    tx,
+                    id.as_str(),
+                    Status::Pending,
+                    "master_restart",
+                    &message,
+                    now_ms,
+                )?;
+            }
+            Ok(leased.into_iter().map(|(id, _)| id).collect())
+        })
+    }
+
+    pub fn get(&self, id: &str) -> Result<Option<ImageRecord>, RegistryError> {
+        let conn = self.lock()?;
+        conn.query_row(
+            &format!("SELECT {COLUMNS} FROM images WHERE id = ?1"),
+            [id],
+            record_from_row,
+        )
+        .optional()
+        .ctx("reading an image")
+    }
+
+    /// All images (or those with `status`), oldest first.
+    pub fn list(&self, status: Option<Status>) -> Result<Vec<ImageRecord>, RegistryError> {
+        let conn = self.lock()?;
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT {COLUMNS} FROM images WHERE ?1 IS NULL OR status = ?1
+                 ORDER BY created_at, rowid"
+            ))
+            .ctx("listing images")?;
+        let rows = stmt
+            .query_map([status], record_from_row)
+            .ctx("listing images")?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .ctx("listing images")
+    }
+
+    pub fn counts(&self) -> Result<Counts, RegistryError> {
+        let conn = self.lock()?;
+        let mut stmt = conn
+            .prepare("SELECT status, COUNT(*) FROM images GROUP BY status")
+            .ctx("counting images")?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((r.get::<_, Status>(0)?, r.get::<_, i64>(1)? as u64))
+            })
+            .ctx("counting images")?;
+        let mut counts = Counts::default();
+        for row in rows {
+            let (status, n) = row.ctx("counting images")?;
+            match status {
+                Status::Pending => counts.pending = n,
+                Status::Leased => counts.leased = n,
+                Status::Done => counts.done = n,
+                Status::Failed => counts.failed = n,
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Adds a named plugin, or points an existing name at a new hash.
+    pub fn add_plugin(&self, name: &str, hash: &BlobId, now_ms: i64) -> Result<(), RegistryError> {
+        check_id("plugin name", name)?;
+        self.write("adding a plugin", |tx| {
+            tx.execute(
+                "INSERT INTO plugins (name, hash, added_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO UPDATE SET hash = excluded.hash, added_at = excluded.added_at",
+                params![name, hash.as_str(), now_ms],
+            )
+            .ctx("adding a plugin")?;
+            Ok(())
+        })
+    }
+
+    pub fn plugin(&self, name: &str) -> Result<Option<BlobId>, RegistryError> {
+        let conn = self.lock()?;
+        conn.query_row("SELECT hash FROM plugins WHERE name = ?1", [name], |r| {
+            blob_at(r, 0)
+        })
+        .optional()
+        .ctx("reading a plugin")
+    }
+
+    /// All plugins, by name.
+    pub fn plugins(&self) -> Result<Vec<(String, BlobId)>, RegistryError> {
+        let conn = self.lock()?;
+        let mut stmt = conn
+            .prepare("SELECT name, hash FROM plugins ORDER BY name")
+            .ctx("listing plugins")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, blob_at(r, 1)?)))
+            .ctx("listing plugins")?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .ctx("listing plugins")
+    }
+
+    /// The last fencing token handed out (0 before the first lease).
+    pub fn last_token(&self) -> Result<u64, RegistryError> {
+        let conn = self.lock()?;
+        conn.query_row(
+            "SELECT value FROM meta WHERE key = 'fencing_token'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .ctx("reading the fencing token")
+        .map(|t| t as u64)
+    }
+}
+
+/// Increments and returns the persisted fencing-token counter (inside the caller's transaction).
+fn next_token(tx: &rusqlite::Transaction<'_>) -> Result<u64, RegistryError> {
+    tx.query_row(
+        "UPDATE meta SET value = value + 1 WHERE key = 'fencing_token' RETURNING value",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .ctx("taking a fencing token")
+    .map(|t| t as u64)
+}
+
+/// Checks that `token` is the current, unexpired lease on `image_id`; returns its attempts.
+fn check_current_lease(
+    tx: &rusqlite::Transaction<'_>,
+    image_id: &str,
+    token: u64,
+    now_ms: i64,
+) -> Result<u32, RegistryError> {
+    let row = tx
+        .query_row(
+            "SELECT status, fencing_token, lease_deadline, attempts FROM images WHERE id = ?1",
+            [image_id],
+            |r| {
+                Ok((
+                    r.get::<_, Status>(0)?,
+                    r.get::<_, Option<i64>>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                    r.get::<_, u32>(3)?,
+                ))
+            },
+        )
+        .optional()
+        .ctx("checking a lease")?;
+    let Some((status, current, deadline, attempts)) = row else {
+        return Err(RegistryError::NotFound(image_id.to_owned()));
+    };
+    let stale = |reason| RegistryError::Stale {
+        image: image_id.to_owned(),
+        token,
+        reason,
+    };
+    if status != Status::Leased {
+        return Err(stale("the image is not leased"));
+    }
+    if current != Some(token as i64) {
+        return Err(stale("another lease holds the image"));
+    }
+    if deadline.is_none_or(|d| now_ms > d) {
+        return Err(stale("the lease has expired"));
+    }
+    Ok(attempts)
+}
+
+/// The `leased` images (past `deadline_before` if given) with their attempts.
+fn leased_rows(
+    tx: &rusqlite::Transaction<'_>,
+    expired_at: Option<i64>,
+) -> Result<Vec<(ImageId, u32)>, RegistryError> {
+    let mut stmt = tx
+        .prepare(
+            "SELECT id, attempts FROM images
+             WHERE status = 'leased' AND (?1 IS NULL OR lease_deadline < ?1)
+             ORDER BY created_at, rowid",
+        )
+        .ctx("finding leases")?;
+    let rows = stmt
+        .query_map([expired_at], |r| {
+            Ok((image_id_at(r, 0)?, r.get::<_, u32>(1)?))
+        })
+        .ctx("finding leases")?;
+    rows.collect::<rusqlite::Result<Vec<_>>>()
+        .ctx("finding leases")
+}
+
+/// Ends a lease: the image becomes `status` (pending or failed) with this last error.
+fn release(
+    tx: &rusqlite::Transaction<'_>,
+    image_id: &str,
+    status: Status,
+    kind: &str,
+    message: &str,
+    now_ms: i64,
+) -> Result<(), RegistryError> {
+    let finished = (status == Status::Failed).then_some(now_ms);
+    tx.execute(
+        "UPDATE images SET status = ?2, lease_id = NULL, fencing_token = NULL,
+             lease_deadline = NULL, leased_by = NULL, last_error_kind = ?3, last_error_msg = ?4,
+             updated_at = ?5, finished_at = ?6
+         WHERE id = ?1",
+        params![image_id, status, kind, message, now_ms, finished],
+    )
+    .ctx("ending a lease")?;
+    Ok(())
+}

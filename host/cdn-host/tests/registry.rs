@@ -1,0 +1,411 @@
+//! The registry against real SQLite files; reopening the file stands for a master restart.
+
+use cdn_host::{BlobId, Registered, Registry, RegistryError, Status, ThumbInfo};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+const TTL: i64 = 30_000;
+const MAX: u32 = 3;
+
+fn db(dir: &Path) -> PathBuf {
+    dir.join("registry.sqlite")
+}
+
+fn blob(s: &str) -> BlobId {
+    BlobId::of(s.as_bytes())
+}
+
+fn plugin() -> BlobId {
+    blob("thumbnail.wasm")
+}
+
+fn reg(r: &Registry, id: &str, src: &str, now: i64) -> Registered {
+    r.register(
+        id,
+        &blob(src),
+        src.len() as u64,
+        r#"{"width":256,"height":256}"#,
+        "thumbnail",
+        &plugin(),
+        now,
+    )
+    .unwrap()
+}
+
+fn thumb(s: &str) -> ThumbInfo {
+    ThumbInfo {
+        blob: blob(s),
+        size: s.len() as u64,
+        width: 256,
+        height: 171,
+        format: "jpeg".into(),
+    }
+}
+
+fn status(r: &Registry, id: &str) -> Status {
+    r.get(id).unwrap().unwrap().status
+}
+
+#[test]
+fn register_new_same_and_conflict() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Registry::open(db(dir.path())).unwrap();
+    assert_eq!(reg(&r, "img1", "bytes-1", 1), Registered::New);
+    // Same bytes, params (key order does not matter) and plugin: a no-op.
+    let again = r
+        .register(
+            "img1",
+            &blob("bytes-1"),
+            7,
+            r#"{ "height": 256, "width": 256 }"#,
+            "thumbnail",
+            &plugin(),
+            99,
+        )
+        .unwrap();
+    assert_eq!(again, Registered::AlreadyRegistered);
+    let rec = r.get("img1").unwrap().unwrap();
+    assert_eq!(rec.created_ms, 1);
+    assert_eq!(rec.updated_ms, 1);
+    assert_eq!(rec.status, Status::Pending);
+    assert_eq!(rec.attempts, 0);
+    // Different bytes: a conflict naming what is there, and nothing changes.
+    match reg(&r, "img1", "bytes-2", 2) {
+        Registered::Conflict {
+            existing_source,
+            existing_plugin_name,
+            ..
+        } => {
+            assert_eq!(existing_source, blob("bytes-1"));
+            assert_eq!(existing_plugin_name, "thumbnail");
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    // Different params: a conflict too.
+    let other_params = r
+        .register(
+            "img1",
+            &blob("bytes-1"),
+            7,
+            r#"{"width":64}"#,
+            "thumbnail",
+            &plugin(),
+            3,
+        )
+        .unwrap();
+    assert!(matches!(other_params, Registered::Conflict { .. }));
+    assert_eq!(r.get("img1").unwrap().unwrap(), rec);
+    // Bad input is refused before touching the database.
+    assert!(matches!(
+        r.register("../x", &blob("a"), 1, "{}", "thumbnail", &plugin(), 1),
+        Err(RegistryError::InvalidId { .. })
+    ));
+    assert!(matches!(
+        r.register("ok", &blob("a"), 1, "{not json", "thumbnail", &plugin(), 1),
+        Err(RegistryError::InvalidParams(_))
+    ));
+    assert!(r.get("ok").unwrap().is_none());
+    // Durable: visible after reopening.
+    drop(r);
+    let r = Registry::open(db(dir.path())).unwrap();
+    assert_eq!(r.get("img1").unwrap().unwrap(), rec);
+}
+
+#[test]
+fn leases_oldest_first_and_never_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Registry::open(db(dir.path())).unwrap();
+    // Registered out of id order; times decide.
+    reg(&r, "c", "c", 10);
+    reg(&r, "a", "a", 20);
+    reg(&r, "b", "b", 30);
+    let l1 = r.lease("w1", TTL, 100).unwrap().unwrap();
+    let l2 = r.lease("w2", TTL, 100).unwrap().unwrap();
+    let l3 = r.lease("w1", TTL, 100).unwrap().unwrap();
+    let order: Vec<_> = [&l1, &l2, &l3]
+        .iter()
+        .map(|l| l.image_id.to_string())
+        .collect();
+    assert_eq!(order, ["c", "a", "b"]);
+    assert!(r.lease("w3", TTL, 100).unwrap().is_none());
+    assert_eq!(l1.attempt, 1);
+    assert_eq!(l1.deadline_ms, 100 + TTL);
+    assert_eq!(l1.source_blob, blob("c"));
+    assert_eq!(l1.plugin_hash, plugin());
+    assert_eq!(l1.params_json, r#"{"height":256,"width":256}"#);
+    let ids: HashSet<_> = [&l1, &l2, &l3].iter().map(|l| l.lease_id.clone()).collect();
+    assert_eq!(ids.len(), 3);
+    let rec = r.get("c").unwrap().unwrap();
+    assert_eq!(rec.status, Status::Leased);
+    assert_eq!(rec.lease.unwrap().worker, "w1");
+    let c = r.counts().unwrap();
+    assert_eq!((c.pending, c.leased, c.done, c.failed), (0, 3, 0, 0));
+    assert_eq!(r.list(Some(Status::Leased)).unwrap().len(), 3);
+    assert!(r.list(Some(Status::Pending)).unwrap().is_empty());
+}
+
+#[test]
+fn fencing_tokens_grow_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut last = 0;
+    for round in 0..3 {
+        let r = Registry::open(db(dir.path())).unwrap();
+        r.recover(round).unwrap();
+        reg(&r, &format!("img{round}"), &format!("src{round}"), round);
+        while let Some(l) = r.lease("w", TTL, 1000).unwrap() {
+            assert!(l.token > last, "token {} after {last}", l.token);
+            last = l.token;
+        }
+        assert_eq!(r.last_token().unwrap(), last);
+    }
+    // Rounds 0, 1, 2 lease 1, 2 and 3 images (recover puts the earlier ones back).
+    assert_eq!(last, 6);
+}
+
+#[test]
+fn extend_only_with_the_current_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Registry::open(db(dir.path())).unwrap();
+    reg(&r, "img", "src", 1);
+    let l = r.lease("w", 1000, 10).unwrap().unwrap();
+    assert_eq!(r.extend("img", l.token, 1000, 500).unwrap(), 1500);
+    assert_eq!(
+        r.get("img").unwrap().unwrap().lease.unwrap().deadline_ms,
+        1500
+    );
+    assert!(matches!(
+        r.extend("img", l.token + 1, 1000, 600),
+        Err(RegistryError::Stale { .. })
+    ));
+    assert!(matches!(
+        r.extend("nope", l.token, 1000, 600),
+        Err(RegistryError::NotFound(_))
+    ));
+    // Past the deadline, even the right token cannot extend.
+    assert!(matches!(
+        r.extend("img", l.token, 1000, 1501),
+        Err(RegistryError::Stale { .. })
+    ));
+    assert_eq!(
+        r.get("img").unwrap().unwrap().lease.unwrap().deadline_ms,
+        1500
+    );
+}
+
+#[test]
+fn stale_completion_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Registry::open(db(dir.path())).unwrap();
+    reg(&r, "img", "src", 1);
+    let l = r.lease("w1", TTL, 10).unwrap().unwrap();
+    let before = r.get("img").unwrap().unwrap();
+    let err = r
+        .complete("img", l.token - 1, &thumb("t"), "w1", 20)
+        .unwrap_err();
+    assert!(matches!(err, RegistryError::Stale { .. }), "{err}");
+    assert_eq!(r.get("img").unwrap().unwrap(), before);
+    r.complete("img", l.token, &thumb("t"), "w1", 30).unwrap();
+    let done = r.get("img").unwrap().unwrap();
+    assert_eq!(done.status, Status::Done);
+    assert_eq!(done.thumbnail, Some(thumb("t")));
+    assert_eq!(done.made_by.as_deref(), Some("w1"));
+    assert_eq!(done.finished_ms, Some(30));
+    assert!(done.lease.is_none());
+    // A second completion of a finished image is refused too.
+    assert!(matches!(
+        r.complete("img", l.token, &thumb("other"), "w1", 40),
+        Err(RegistryError::Stale { .. })
+    ));
+    assert_eq!(r.get("img").unwrap().unwrap(), done);
+}
+
+#[test]
+fn expiry_requeues_and_only_the_new_lease_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Registry::open(db(dir.path())).unwrap();
+    reg(&r, "img", "src", 1);
+    let old = r.lease("w1", 1000, 0).unwrap().unwrap();
+    assert!(
+        r.expire(1000, MAX).unwrap().is_empty(),
+        "at the deadline it still holds"
+    );
+    let expired = r.expire(1001, MAX).unwrap();
+    assert_eq!(expired.len(), 1);
+    assert_eq!(expired[0].as_str(), "img");
+    let rec = r.get("img").unwrap().unwrap();
+    assert_eq!(rec.status, Status::Pending);
+    assert_eq!(rec.last_error.unwrap().kind, "lease_expired");
+    // Late completion with the old token, while pending: refused.
+    assert!(matches!(
+        r.complete("img", old.token, &thumb("late"), "w1", 1002),
+        Err(RegistryError::Stale { .. })
+    ));
+    let new = r.lease("w2", 1000, 1003).unwrap().unwrap();
+    assert!(new.token > old.token);
+    assert_eq!(new.attempt, 2);
+    // Late completion with the old token, while leased by someone else: refused.
+    assert!(matches!(
+        r.complete("img", old.token, &thumb("late"), "w1", 1004),
+        Err(RegistryError::Stale { .. })
+    ));
+    assert_eq!(status(&r, "img"), Status::Leased);
+    r.complete("img", new.token, &thumb("fresh"), "w2", 1005)
+        .unwrap();
+    let done = r.get("img").unwrap().unwrap();
+    assert_eq!(done.thumbnail.unwrap().blob, blob("fresh"));
+    assert_eq!(done.made_by.as_deref(), Some("w2"));
+}
+
+#[test]
+fn expiry_fails_after_max_attempts() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Registry::open(db(dir.path())).unwrap();
+    reg(&r, "img", "src", 1);
+    let mut now = 0;
+    for attempt in 1..=MAX {
+        let l = r.lease("w", 10, now).unwrap().unwrap();
+        assert_eq!(l.attempt, attempt);
+        now += 11;
+        r.expire(now, MAX).unwrap();
+    }
+    let rec = r.get("img").unwrap().unwrap();
+    assert_eq!(rec.status, Status::Failed);
+    assert_eq!(rec.last_error.unwrap().message, "lease expired 3 times");
+    assert!(r.lease("w", 10, now).unwrap().is_none());
+}
+
+#[test]
+fn retryable_failure_is_retried_up_to_max_attempts() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Registry::open(db(dir.path())).unwrap();
+    reg(&r, "img", "src", 1);
+    for attempt in 1..=MAX {
+        let l = r.lease("w", TTL, 10).unwrap().unwrap();
+        assert_eq!(l.attempt, attempt);
+        let msg = format!("trap {attempt}");
+        let st = r.fail("img", l.token, "trap", &msg, true, MAX, 20).unwrap();
+        let expected = if attempt < MAX {
+            Status::Pending
+        } else {
+            Status::Failed
+        };
+        assert_eq!(st, expected);
+        assert_eq!(status(&r, "img"), expected);
+    }
+    let rec = r.get("img").unwrap().unwrap();
+    assert_eq!(rec.attempts, MAX);
+    let e = rec.last_error.unwrap();
+    assert_eq!((e.kind.as_str(), e.message.as_str()), ("trap", "trap 3"));
+    assert_eq!(rec.finished_ms, Some(20));
+    assert!(r.lease("w", TTL, 30).unwrap().is_none());
+}
+
+#[test]
+fn non_retryable_failure_is_final_and_stale_failure_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Registry::open(db(dir.path())).unwrap();
+    reg(&r, "img", "src", 1);
+    let l = r.lease("w", TTL, 10).unwrap().unwrap();
+    assert!(matches!(
+        r.fail("img", l.token + 5, "plugin", "nope", false, MAX, 15),
+        Err(RegistryError::Stale { .. })
+    ));
+    assert_eq!(status(&r, "img"), Status::Leased);
+    let msg = "image is 50000x50000, over the 100 megapixel limit";
+    assert_eq!(
+        r.fail("img", l.token, "plugin", msg, false, MAX, 20)
+            .unwrap(),
+        Status::Failed
+    );
+    let rec = r.get("img").unwrap().unwrap();
+    assert_eq!(rec.attempts, 1);
+    assert_eq!(rec.last_error.unwrap().message, msg);
+    assert_eq!(r.counts().unwrap().failed, 1);
+}
+
+#[test]
+fn recover_after_reopen_requeues_leased() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = {
+        let r = Registry::open(db(dir.path())).unwrap();
+        reg(&r, "a", "a", 1);
+        reg(&r, "b", "b", 2);
+        reg(&r, "c", "c", 3);
+        let la = r.lease("w", TTL, 10).unwrap().unwrap();
+        r.complete("a", la.token, &thumb("ta"), "w", 11).unwrap();
+        r.lease("w", TTL, 12).unwrap().unwrap()
+    };
+    let r = Registry::open(db(dir.path())).unwrap();
+    assert_eq!(status(&r, "b"), Status::Leased);
+    let back = r.recover(100).unwrap();
+    assert_eq!(back.iter().map(|i| i.as_str()).collect::<Vec<_>>(), ["b"]);
+    assert_eq!(status(&r, "a"), Status::Done);
+    assert_eq!(status(&r, "b"), Status::Pending);
+    assert_eq!(status(&r, "c"), Status::Pending);
+    assert!(matches!(
+        r.complete("b", old.token, &thumb("late"), "w", 101),
+        Err(RegistryError::Stale { .. })
+    ));
+    let again = r.lease("w", TTL, 102).unwrap().unwrap();
+    assert_eq!(again.image_id.as_str(), "b");
+    assert!(again.token > old.token);
+    assert_eq!(again.attempt, 2);
+}
+
+#[test]
+fn plugins_are_named_and_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let r = Registry::open(db(dir.path())).unwrap();
+        r.add_plugin("thumbnail", &plugin(), 1).unwrap();
+        r.add_plugin("stamp", &blob("stamp v1"), 2).unwrap();
+        r.add_plugin("stamp", &blob("stamp v2"), 3).unwrap();
+        assert!(matches!(
+            r.add_plugin("a/b", &plugin(), 4),
+            Err(RegistryError::InvalidId { .. })
+        ));
+    }
+    let r = Registry::open(db(dir.path())).unwrap();
+    assert_eq!(r.plugin("thumbnail").unwrap(), Some(plugin()));
+    assert_eq!(r.plugin("missing").unwrap(), None);
+    assert_eq!(
+        r.plugins().unwrap(),
+        vec![
+            ("stamp".to_string(), blob("stamp v2")),
+            ("thumbnail".to_string(), plugin())
+        ]
+    );
+}
+
+#[test]
+fn four_threads_lease_two_hundred_images_each_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Arc::new(Registry::open(db(dir.path())).unwrap());
+    for i in 0..200 {
+        reg(&r, &format!("img{i:03}"), &format!("src{i}"), i);
+    }
+    let handles: Vec<_> = (0..4)
+        .map(|t| {
+            let r = Arc::clone(&r);
+            std::thread::spawn(move || {
+                let worker = format!("w{t}");
+                let mut got = Vec::new();
+                while let Some(l) = r.lease(&worker, TTL, 1000).unwrap() {
+                    got.push((l.image_id.to_string(), l.token));
+                }
+                got
+            })
+        })
+        .collect();
+    let all: Vec<_> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    assert_eq!(all.len(), 200);
+    let ids: HashSet<_> = all.iter().map(|(id, _)| id.clone()).collect();
+    let tokens: HashSet<_> = all.iter().map(|(_, t)| *t).collect();
+    assert_eq!(ids.len(), 200, "an image was leased twice");
+    assert_eq!(tokens.len(), 200, "a token was handed out twice");
+    assert_eq!(r.counts().unwrap().leased, 200);
+}
