@@ -143,6 +143,13 @@ fn leases_oldest_first_and_never_twice() {
     assert_eq!((c.pending, c.leased, c.done, c.failed), (0, 3, 0, 0));
     assert_eq!(r.list(Some(Status::Leased)).unwrap().len(), 3);
     assert!(r.list(Some(Status::Pending)).unwrap().is_empty());
+    let all: Vec<_> = r
+        .list(None)
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id.to_string())
+        .collect();
+    assert_eq!(all, ["c", "a", "b"]);
 }
 
 #[test]
@@ -408,4 +415,38 @@ fn four_threads_lease_two_hundred_images_each_once() {
     assert_eq!(ids.len(), 200, "an image was leased twice");
     assert_eq!(tokens.len(), 200, "a token was handed out twice");
     assert_eq!(r.counts().unwrap().leased, 200);
+}
+
+#[test]
+fn two_connections_on_one_file_never_lease_the_same_image() {
+    // Two `Registry` values on the same file: the database's own locking must keep leases
+    // exclusive, not just the in-process mutex.
+    let dir = tempfile::tempdir().unwrap();
+    let first = Arc::new(Registry::open(db(dir.path())).unwrap());
+    let second = Arc::new(Registry::open(db(dir.path())).unwrap());
+    for i in 0..200 {
+        reg(&first, &format!("img{i:03}"), &format!("src{i}"), i);
+    }
+    let handles: Vec<_> = (0..4)
+        .map(|t| {
+            let r = Arc::clone(if t % 2 == 0 { &first } else { &second });
+            std::thread::spawn(move || {
+                let mut got = Vec::new();
+                while let Some(l) = r.lease(&format!("w{t}"), TTL, 1000).unwrap() {
+                    got.push((l.image_id.to_string(), l.token));
+                }
+                got
+            })
+        })
+        .collect();
+    let all: Vec<_> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    let ids: HashSet<_> = all.iter().map(|(id, _)| id.clone()).collect();
+    let tokens: HashSet<_> = all.iter().map(|(_, t)| *t).collect();
+    assert_eq!(all.len(), 200);
+    assert_eq!(ids.len(), 200, "an image was leased twice");
+    assert_eq!(tokens.len(), 200, "a token was handed out twice");
+    assert_eq!(second.last_token().unwrap(), 200);
 }
