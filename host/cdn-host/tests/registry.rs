@@ -450,3 +450,36 @@ fn two_connections_on_one_file_never_lease_the_same_image() {
     assert_eq!(tokens.len(), 200, "a token was handed out twice");
     assert_eq!(second.last_token().unwrap(), 200);
 }
+
+#[test]
+fn database_file_is_wal_checked_and_versioned() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Registry::open(db(dir.path())).unwrap());
+    let raw = rusqlite::Connection::open(db(dir.path())).unwrap();
+    let mode: String = raw
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    // The CHECKs keep nonsense out even from outside the registry.
+    let bad_status = raw.execute(
+        "INSERT INTO images (id, status, source_blob, source_size, params_json, plugin_name,
+             plugin_hash, created_at, updated_at)
+         VALUES ('x', 'lost', 'a', 1, '{}', 'p', 'h', 0, 0)",
+        [],
+    );
+    assert!(bad_status.is_err());
+    let leased_without_lease = raw.execute(
+        "INSERT INTO images (id, status, source_blob, source_size, params_json, plugin_name,
+             plugin_hash, created_at, updated_at)
+         VALUES ('x', 'leased', 'a', 1, '{}', 'p', 'h', 0, 0)",
+        [],
+    );
+    assert!(leased_without_lease.is_err());
+    // A file from another schema version is refused, not silently used.
+    raw.pragma_update(None, "user_version", 99).unwrap();
+    drop(raw);
+    assert!(matches!(
+        Registry::open(db(dir.path())),
+        Err(RegistryError::SchemaVersion { found: 99, .. })
+    ));
+}
