@@ -795,7 +795,8 @@ fn check_current_lease(
     Ok(attempts)
 }
 
-/// The `leased` images (past `deadline_before` if given) with their attempts.
+/// The `leased` images (only those whose deadline is before `expired_at`, if given) with their
+/// attempts.
 fn leased_rows(
     tx: &rusqlite::Transaction<'_>,
     expired_at: Option<i64>,
