@@ -109,10 +109,12 @@ impl Plugin {
         store.set_epoch_deadline(deadline_ticks(limits.time));
         store.epoch_deadline_trap();
 
-        let outcome = self
+        let instance = self
             .pre
             .instantiate(&mut store)
-            .and_then(|instance| instance.get_typed_func::<(), ()>(&mut store, "_start"))
+            .map_err(|e| instantiate_failure(&e, &limits))?;
+        let outcome = instance
+            .get_typed_func::<(), ()>(&mut store, "_start")
             .and_then(|start| start.call(&mut store, ()));
         drop(store);
         let elapsed = started.elapsed();
@@ -176,6 +178,18 @@ fn classify_failure(error: &wasmtime::Error, limits: &crate::Limits, stderr: Str
         trap: chain,
         stderr,
     }
+}
+
+/// Instantiation failed before the plugin ran: its declared memory is over the limit, or the
+/// host is out of instance slots or memory (not the plugin's fault: retryable).
+fn instantiate_failure(error: &wasmtime::Error, limits: &crate::Limits) -> RunError {
+    let chain = format!("{error:#}");
+    if chain.contains("forcing trap when growing memory") || chain.contains("memory minimum size") {
+        return RunError::MemoryLimit {
+            limit: limits.memory_bytes,
+        };
+    }
+    RunError::Host(format!("cannot instantiate the plugin: {chain}"))
 }
 
 /// The first non-empty line of a plugin's stderr, trimmed and bounded.

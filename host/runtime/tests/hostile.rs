@@ -197,3 +197,37 @@ fn the_sandbox_has_no_environment_and_no_files() {
         .run::<&str>(&[], b"")
         .expect("no env vars and no preopens");
 }
+
+#[test]
+fn a_module_that_asks_for_too_much_memory_up_front_hits_the_memory_limit() {
+    let rt = runtime();
+    // 2000 pages = 125 MiB of initial memory, over the 64 MiB limit.
+    let result = rt
+        .load(&wasm(
+            r#"(module (memory (export "memory") 2000) (func (export "_start")))"#,
+        ))
+        .and_then(|plugin| plugin.run::<&str>(&[], b""));
+    match result {
+        Err(RunError::MemoryLimit { .. }) | Err(RunError::InvalidModule(_)) => {}
+        other => panic!("expected a memory limit, got {other:?}"),
+    }
+    assert_good_plugin_still_works(&rt);
+}
+
+#[test]
+fn many_calls_at_once_all_succeed() {
+    // More threads than cores, each calling repeatedly: instances come and go from the pool.
+    let rt = runtime();
+    let plugin = rt.load(cdn_plugin_bundle::THUMBNAIL).expect("loads");
+    let jpeg = std::fs::read(cdn_samples::corpus_dir().join("rocket.jpg")).expect("corpus image");
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| {
+                for _ in 0..5 {
+                    let out = plugin.run(&["--width", "32"], &jpeg).expect("thumbnail");
+                    assert!(out.starts_with(&[0xFF, 0xD8]));
+                }
+            });
+        }
+    });
+}
