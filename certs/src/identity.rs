@@ -84,6 +84,25 @@ pub fn parse_spiffe(uri: &str) -> Option<(Role, String)> {
     Some((role, name.to_string()))
 }
 
+/// The URI subject-alternative names of a DER certificate (empty if it has none or does not
+/// parse).
+pub fn uri_sans(cert_der: &[u8]) -> Vec<String> {
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(cert_der) else {
+        return Vec::new();
+    };
+    let Ok(Some(san)) = cert.subject_alternative_name() else {
+        return Vec::new();
+    };
+    san.value
+        .general_names
+        .iter()
+        .filter_map(|name| match name {
+            x509_parser::extensions::GeneralName::URI(uri) => Some(uri.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,7 @@ mod identity;
 mod issue;
 
 pub use files::{files, write_private_key, IdentityFiles, CA_CERT, CA_KEY};
-pub use identity::{parse_spiffe, spiffe_uri, validate_name, Role, DEFAULT_NAME};
+pub use identity::{parse_spiffe, spiffe_uri, uri_sans, validate_name, Role, DEFAULT_NAME};
 pub use issue::{init, issue, Ca, InitOptions, Leaf, LeafSpec};
 
 /// Everything that can go wrong making or storing certificates.

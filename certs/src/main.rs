@@ -126,21 +126,7 @@ fn show(dir: &Path) -> Result<()> {
         let cert = pem
             .parse_x509()
             .map_err(|e| anyhow::anyhow!("{}: not a certificate: {e}", path.display()))?;
-        let uris: Vec<String> = cert
-            .subject_alternative_name()
-            .ok()
-            .flatten()
-            .map(|san| {
-                san.value
-                    .general_names
-                    .iter()
-                    .filter_map(|n| match n {
-                        x509_parser::extensions::GeneralName::URI(u) => Some(u.to_string()),
-                        _ => None,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let uris = cdn_certs::uri_sans(&pem.contents);
         let file = path
             .file_name()
             .map(|f| f.to_string_lossy())

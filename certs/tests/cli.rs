@@ -13,19 +13,7 @@ fn cdn_certs(args: &[&str]) -> Output {
 fn uris(pem_path: &Path) -> Vec<String> {
     let pem = std::fs::read(pem_path).expect("read pem");
     let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).expect("pem");
-    let cert = pem.parse_x509().expect("x509");
-    let san = cert
-        .subject_alternative_name()
-        .expect("san ext")
-        .expect("has SAN");
-    san.value
-        .general_names
-        .iter()
-        .filter_map(|n| match n {
-            x509_parser::extensions::GeneralName::URI(u) => Some(u.to_string()),
-            _ => None,
-        })
-        .collect()
+    cdn_certs::uri_sans(&pem.contents)
 }
 
 #[test]

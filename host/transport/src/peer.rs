@@ -1,9 +1,8 @@
 //! Who is on the other end: read from the verified certificate, never from a request.
 
-use cdn_certs::{parse_spiffe, Role};
+use cdn_certs::{parse_spiffe, uri_sans, Role};
 use rustls_pki_types::CertificateDer;
 use std::fmt;
-use x509_parser::extensions::GeneralName;
 
 /// The role and name of a connected peer, from the `spiffe://imagecdn/<role>/<name>` URI SAN of
 /// the certificate rustls verified against our CA.
@@ -22,12 +21,10 @@ impl fmt::Display for Peer {
 impl Peer {
     /// Reads the identity of the end-entity certificate of a verified chain.
     pub fn from_certificate(cert: &CertificateDer<'_>) -> Option<Peer> {
-        let (_, cert) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
-        let san = cert.subject_alternative_name().ok()??;
-        san.value.general_names.iter().find_map(|name| match name {
-            GeneralName::URI(uri) => parse_spiffe(uri).map(|(role, name)| Peer { role, name }),
-            _ => None,
-        })
+        uri_sans(cert.as_ref())
+            .iter()
+            .find_map(|uri| parse_spiffe(uri))
+            .map(|(role, name)| Peer { role, name })
     }
 
     /// The identity of a QUIC connection's peer, if it presented a certificate with one.
