@@ -1,0 +1,101 @@
+//! `cdn-proto`: the messages the master, the workers and the client exchange (DESIGN §4).
+//!
+//! Every request is one transport frame whose JSON header is a [`Request`] (`{"op": "...", ...}`)
+//! and whose raw body carries bytes where the op needs them (an image, a thumbnail, a plugin).
+//! A response header is either the op's success object (the `*Response` types here) or the
+//! transport's error shape `{"error": {"kind", "message"}}` with a kind from [`kind`].
+//!
+//! This crate is only serde types and their conversions to and from JSON objects; it knows
+//! nothing of QUIC or wasm, so the client can use it without pulling either in.
+
+mod messages;
+mod params;
+
+pub use messages::*;
+pub use params::{Fit, Format, Params, ParamsError};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// The plugin a registration uses when it names none.
+pub const DEFAULT_PLUGIN: &str = "thumbnail";
+
+/// The longest a `lease` request is held open waiting for work.
+pub const MAX_LEASE_WAIT_MS: u64 = 20_000;
+
+/// Error kinds the master answers with (the `kind` of `{"error": {...}}`).
+pub mod kind {
+    /// The request header is not a valid request (unknown op, missing or mistyped field).
+    pub const BAD_REQUEST: &str = "bad_request";
+    /// The peer's role may not call this op.
+    pub const FORBIDDEN: &str = "forbidden";
+    pub const INVALID_ID: &str = "invalid_id";
+    pub const INVALID_PARAMS: &str = "invalid_params";
+    pub const INVALID_NAME: &str = "invalid_name";
+    pub const INVALID_HASH: &str = "invalid_hash";
+    pub const INVALID_PLUGIN: &str = "invalid_plugin";
+    /// The id is registered with different bytes, parameters or plugin.
+    pub const CONFLICT: &str = "conflict";
+    pub const TOO_LARGE: &str = "too_large";
+    pub const EMPTY_BODY: &str = "empty_body";
+    pub const UNKNOWN_PLUGIN: &str = "unknown_plugin";
+    pub const NOT_FOUND: &str = "not_found";
+    /// `fetch` of an image that is not `done`.
+    pub const NOT_DONE: &str = "not_done";
+    /// A lease operation carrying a token that is not the current lease's (or an expired one).
+    pub const STALE: &str = "stale";
+    pub const INTERNAL: &str = "internal";
+}
+
+/// Why a header could not be turned into a message, or a response was an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtoError {
+    #[error("invalid message: {0}")]
+    Invalid(#[from] serde_json::Error),
+    #[error("message is not a JSON object")]
+    NotAnObject,
+    #[error("{kind}: {message}")]
+    Remote { kind: String, message: String },
+}
+
+impl ProtoError {
+    /// The remote error kind, if the response was an error.
+    pub fn remote_kind(&self) -> Option<&str> {
+        match self {
+            ProtoError::Remote { kind, .. } => Some(kind),
+            _ => None,
+        }
+    }
+}
+
+/// A message as a JSON object header.
+pub fn to_header<T: Serialize>(message: &T) -> Result<Map<String, Value>, ProtoError> {
+    match serde_json::to_value(message)? {
+        Value::Object(map) => Ok(map),
+        _ => Err(ProtoError::NotAnObject),
+    }
+}
+
+/// A message from a JSON object header (fields it does not know, such as `body_len`, ignored).
+pub fn from_header<T: DeserializeOwned>(header: &Map<String, Value>) -> Result<T, ProtoError> {
+    Ok(serde_json::from_value(Value::Object(header.clone()))?)
+}
+
+/// A response header as `T`, or the error it carries as [`ProtoError::Remote`].
+pub fn parse_response<T: DeserializeOwned>(header: &Map<String, Value>) -> Result<T, ProtoError> {
+    if let Some(error) = header.get("error") {
+        let field = |name: &str| {
+            error
+                .get(name)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        return Err(ProtoError::Remote {
+            kind: field("kind"),
+            message: field("message"),
+        });
+    }
+    from_header(header)
+}

@@ -1,0 +1,473 @@
+//! Requests (one enum, tagged by `op`) and the success responses of each op.
+
+use crate::params::Params;
+use crate::DEFAULT_PLUGIN;
+use serde::{Deserialize, Serialize};
+
+fn default_plugin() -> String {
+    DEFAULT_PLUGIN.to_string()
+}
+
+/// One request header. Ops that carry bytes say so; the bytes are the frame's body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    // ---- client ----
+    /// Body: the source image bytes. Response: [`RegisterResponse`].
+    Register {
+        id: String,
+        #[serde(default = "default_plugin")]
+        plugin: String,
+        #[serde(default)]
+        params: Params,
+    },
+    /// Response: [`ImageView`].
+    Query { id: String },
+    /// Response: [`ImageView`], body: the thumbnail bytes (error `not_done` before then).
+    Fetch { id: String },
+    /// Response: [`ListResponse`].
+    List {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<Status>,
+    },
+    /// Body: the `.wasm` bytes. Response: [`PluginInfo`].
+    PluginAdd { name: String },
+    /// Response: [`PluginListResponse`].
+    PluginList,
+    /// Response: [`StatsResponse`].
+    Stats,
+
+    // ---- worker ----
+    /// Long poll for a task, held up to `wait_ms` (capped at [`crate::MAX_LEASE_WAIT_MS`]).
+    /// Response: [`LeaseResponse`]; with a lease, body: the source image bytes.
+    Lease {
+        #[serde(default)]
+        wait_ms: u64,
+    },
+    /// Response: [`ExtendResponse`] or `stale`.
+    Extend { image_id: String, token: u64 },
+    /// Body: the thumbnail bytes. Response: [`CompleteResponse`] or `stale`.
+    Complete {
+        image_id: String,
+        token: u64,
+        width: u32,
+        height: u32,
+        format: String,
+    },
+    /// Response: [`FailResponse`] or `stale`.
+    Fail {
+        image_id: String,
+        token: u64,
+        kind: String,
+        message: String,
+        retryable: bool,
+    },
+    /// Response: [`PluginFetchResponse`], body: the `.wasm` bytes (check their hash).
+    /// Also allowed to clients.
+    PluginFetch { hash: String },
+}
+
+impl Request {
+    /// The op name as on the wire.
+    pub fn op(&self) -> &'static str {
+        match self {
+            Request::Register { .. } => "register",
+            Request::Query { .. } => "query",
+            Request::Fetch { .. } => "fetch",
+            Request::List { .. } => "list",
+            Request::PluginAdd { .. } => "plugin_add",
+            Request::PluginList => "plugin_list",
+            Request::Stats => "stats",
+            Request::Lease { .. } => "lease",
+            Request::Extend { .. } => "extend",
+            Request::Complete { .. } => "complete",
+            Request::Fail { .. } => "fail",
+            Request::PluginFetch { .. } => "plugin_fetch",
+        }
+    }
+}
+
+/// Where an image is: `pending -> leased -> done | failed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pending,
+    Leased,
+    Done,
+    Failed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Leased => "leased",
+            Status::Done => "done",
+            Status::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        [
+            Status::Pending,
+            Status::Leased,
+            Status::Done,
+            Status::Failed,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
+}
+
+/// Whether `register` added the image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegisterStatus {
+    New,
+    AlreadyRegistered,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterResponse {
+    pub status: RegisterStatus,
+    pub image: ImageView,
+}
+
+/// The source image of a registration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceView {
+    /// SHA-256 of the bytes, lowercase hex.
+    pub hash: String,
+    pub size: u64,
+}
+
+/// A named plugin and the SHA-256 of its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PluginInfo {
+    pub name: String,
+    pub hash: String,
+}
+
+/// An error recorded for an image (the plugin's, or the master's such as `lease_expired`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorView {
+    pub kind: String,
+    pub message: String,
+}
+
+/// The thumbnail of a `done` image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThumbnailView {
+    pub hash: String,
+    pub size: u64,
+    pub width: u32,
+    pub height: u32,
+    pub format: String,
+    /// The blob's path on the master's disk.
+    pub location: String,
+}
+
+/// The current lease of a `leased` image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseView {
+    pub worker: String,
+    pub deadline_ms: i64,
+}
+
+/// Everything the master knows about one image. Times are unix milliseconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageView {
+    pub id: String,
+    pub status: Status,
+    pub source: SourceView,
+    pub params: Params,
+    pub plugin: PluginInfo,
+    pub attempts: u32,
+    pub last_error: Option<ErrorView>,
+    pub lease: Option<LeaseView>,
+    pub thumbnail: Option<ThumbnailView>,
+    pub made_by: Option<String>,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+    pub finished_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListResponse {
+    pub images: Vec<ImageView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PluginListResponse {
+    pub plugins: Vec<PluginInfo>,
+}
+
+/// Images per status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub pending: u64,
+    pub leased: u64,
+    pub done: u64,
+    pub failed: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatsResponse {
+    pub counts: Counts,
+    /// Distinct workers that made a request within the last `workers_window_s` seconds.
+    pub workers_connected: u64,
+    pub workers_window_s: u64,
+}
+
+/// A task: run plugin `plugin_hash` with `args` on the source bytes (the response body).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseGrant {
+    pub image_id: String,
+    pub lease_id: String,
+    /// The fencing token: send it with `extend`, `complete` and `fail`.
+    pub token: u64,
+    /// Unix milliseconds; extend before then.
+    pub deadline_ms: i64,
+    pub plugin_name: String,
+    pub plugin_hash: String,
+    pub args: Vec<String>,
+    /// SHA-256 of the source bytes in the body.
+    pub source_hash: String,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseResponse {
+    pub lease: Option<LeaseGrant>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtendResponse {
+    pub deadline_ms: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompleteResponse {}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailResponse {
+    /// `pending` (will be retried) or `failed`.
+    pub status: Status,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PluginFetchResponse {
+    pub hash: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{from_header, parse_response, to_header, Fit, Format, ProtoError};
+    use serde::de::DeserializeOwned;
+    use serde_json::json;
+    use std::fmt::Debug;
+
+    fn round_trip<T: Serialize + DeserializeOwned + PartialEq + Debug>(message: T) {
+        let header = to_header(&message).expect("to header");
+        let back: T = from_header(&header).expect("from header");
+        assert_eq!(back, message);
+    }
+
+    fn hash() -> String {
+        "ab".repeat(32)
+    }
+
+    fn view() -> ImageView {
+        ImageView {
+            id: "cat.jpg".into(),
+            status: Status::Done,
+            source: SourceView {
+                hash: hash(),
+                size: 1234,
+            },
+            params: Params::default(),
+            plugin: PluginInfo {
+                name: "thumbnail".into(),
+                hash: hash(),
+            },
+            attempts: 1,
+            last_error: Some(ErrorView {
+                kind: "trap".into(),
+                message: "boom".into(),
+            }),
+            lease: None,
+            thumbnail: Some(ThumbnailView {
+                hash: hash(),
+                size: 99,
+                width: 256,
+                height: 170,
+                format: "jpeg".into(),
+                location: "/data/blobs/ab/abab".into(),
+            }),
+            made_by: Some("w1".into()),
+            created_ms: 1,
+            updated_ms: 2,
+            finished_ms: Some(3),
+        }
+    }
+
+    #[test]
+    fn every_request_round_trips() {
+        let requests = vec![
+            Request::Register {
+                id: "a".into(),
+                plugin: "stamp".into(),
+                params: Params {
+                    width: 10,
+                    height: 20,
+                    fit: Fit::Cover,
+                    format: Format::Png,
+                    quality: 50,
+                },
+            },
+            Request::Query { id: "a".into() },
+            Request::Fetch { id: "a".into() },
+            Request::List { status: None },
+            Request::List {
+                status: Some(Status::Failed),
+            },
+            Request::PluginAdd { name: "p".into() },
+            Request::PluginList,
+            Request::Stats,
+            Request::Lease { wait_ms: 500 },
+            Request::Extend {
+                image_id: "a".into(),
+                token: 7,
+            },
+            Request::Complete {
+                image_id: "a".into(),
+                token: 7,
+                width: 1,
+                height: 2,
+                format: "png".into(),
+            },
+            Request::Fail {
+                image_id: "a".into(),
+                token: 7,
+                kind: "plugin".into(),
+                message: "corrupt".into(),
+                retryable: false,
+            },
+            Request::PluginFetch { hash: hash() },
+        ];
+        for request in requests {
+            let header = to_header(&request).unwrap();
+            assert_eq!(header["op"], json!(request.op()));
+            round_trip(request);
+        }
+    }
+
+    #[test]
+    fn register_defaults_and_wire_shape() {
+        let header = json!({"op": "register", "id": "x", "body_len": 3});
+        let request: Request = from_header(header.as_object().unwrap()).unwrap();
+        assert_eq!(
+            request,
+            Request::Register {
+                id: "x".into(),
+                plugin: "thumbnail".into(),
+                params: Params::default()
+            }
+        );
+        let header = to_header(&Request::Lease { wait_ms: 5 }).unwrap();
+        assert_eq!(json!(header), json!({"op": "lease", "wait_ms": 5}));
+    }
+
+    #[test]
+    fn unknown_op_and_missing_fields_are_errors() {
+        for bad in [
+            json!({"op": "delete", "id": "x"}),
+            json!({"op": "query"}),
+            json!({"op": "extend", "image_id": "x", "token": "seven"}),
+            json!({"id": "x"}),
+        ] {
+            assert!(
+                from_header::<Request>(bad.as_object().unwrap()).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_response_round_trips() {
+        round_trip(RegisterResponse {
+            status: RegisterStatus::AlreadyRegistered,
+            image: view(),
+        });
+        round_trip(view());
+        round_trip(ListResponse {
+            images: vec![view(), view()],
+        });
+        round_trip(PluginInfo {
+            name: "p".into(),
+            hash: hash(),
+        });
+        round_trip(PluginListResponse { plugins: vec![] });
+        round_trip(StatsResponse {
+            counts: Counts {
+                pending: 1,
+                leased: 2,
+                done: 3,
+                failed: 4,
+            },
+            workers_connected: 2,
+            workers_window_s: 30,
+        });
+        round_trip(LeaseResponse { lease: None });
+        round_trip(LeaseResponse {
+            lease: Some(LeaseGrant {
+                image_id: "a".into(),
+                lease_id: "lease-1".into(),
+                token: 1,
+                deadline_ms: 10,
+                plugin_name: "thumbnail".into(),
+                plugin_hash: hash(),
+                args: Params::default().args(),
+                source_hash: hash(),
+                attempt: 1,
+            }),
+        });
+        round_trip(ExtendResponse { deadline_ms: 5 });
+        round_trip(CompleteResponse {});
+        round_trip(FailResponse {
+            status: Status::Pending,
+        });
+        round_trip(PluginFetchResponse { hash: hash() });
+        let none = to_header(&LeaseResponse { lease: None }).unwrap();
+        assert_eq!(json!(none), json!({"lease": null}));
+    }
+
+    #[test]
+    fn error_responses_become_remote_errors() {
+        let header = json!({"error": {"kind": "stale", "message": "old token"}});
+        let err = parse_response::<ExtendResponse>(header.as_object().unwrap()).unwrap_err();
+        assert_eq!(err.remote_kind(), Some("stale"));
+        assert!(matches!(err, ProtoError::Remote { ref message, .. } if message == "old token"));
+        let ok = json!({"deadline_ms": 9});
+        assert_eq!(
+            parse_response::<ExtendResponse>(ok.as_object().unwrap()).unwrap(),
+            ExtendResponse { deadline_ms: 9 }
+        );
+    }
+
+    #[test]
+    fn status_names() {
+        for s in [
+            Status::Pending,
+            Status::Leased,
+            Status::Done,
+            Status::Failed,
+        ] {
+            assert_eq!(Status::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), json!(s.as_str()));
+        }
+        assert_eq!(Status::parse("gone"), None);
+    }
+}
