@@ -13,12 +13,119 @@ pub enum ClientError {
     Tls(#[from] TlsError),
     #[error("cannot connect to {addr}: {message}")]
     Connect { addr: SocketAddr, message: String },
+    /// The TLS handshake was refused, by the master (`by_peer`) or by us; says which check failed.
+    #[error("{}: {refusal}{}", if *by_peer { "the master refused our certificate" } else { "we refused the master's certificate" }, detail_suffix(detail))]
+    Refused {
+        refusal: Refusal,
+        by_peer: bool,
+        /// The TLS library's own words, when there are any.
+        detail: String,
+    },
+    #[error("the connection timed out (is the master running, and reachable over UDP?)")]
+    TimedOut,
     #[error("{addr} is not an imagecdn master (its certificate says {found})")]
     NotAMaster { addr: SocketAddr, found: String },
-    #[error("request failed: {0}")]
+    #[error("connection lost: {0}")]
     Connection(String),
     #[error("bad response: {0}")]
     Frame(#[from] FrameError),
+}
+
+fn detail_suffix(detail: &str) -> String {
+    if detail.is_empty() {
+        String::new()
+    } else {
+        format!(" ({detail})")
+    }
+}
+
+/// Which TLS check refused a handshake (from the TLS alert, RFC 8446 §6.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// No client certificate was presented, and the master requires one (alert 116).
+    NoClientCertificate,
+    /// The certificate is not signed by the trusted CA (alert 48, or 51 for a bad signature).
+    UnknownCa,
+    /// The certificate has expired or is not yet valid (alert 45).
+    CertificateExpired,
+    /// The master's certificate is not valid for the name we connected to (alert 42).
+    ServerNameMismatch,
+    /// The certificate is unusable for another reason (alerts 42, 43, 46).
+    BadCertificate,
+    /// The peer does not speak `imagecdn/1` (alert 120).
+    NoCommonProtocol,
+    /// Any other TLS alert.
+    Alert(u8),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::NoClientCertificate => {
+                f.write_str("no client certificate (the master requires one from its CA)")
+            }
+            Refusal::UnknownCa => f.write_str("unknown CA (certificate not signed by the trusted CA)"),
+            Refusal::CertificateExpired => f.write_str("certificate expired (or not yet valid)"),
+            Refusal::ServerNameMismatch => f.write_str(
+                "server name mismatch (the master's certificate is not valid for the name connected to)",
+            ),
+            Refusal::BadCertificate => f.write_str("bad certificate"),
+            Refusal::NoCommonProtocol => f.write_str("no common protocol (ALPN imagecdn/1)"),
+            Refusal::Alert(alert) => write!(f, "TLS alert {alert}"),
+        }
+    }
+}
+
+impl ClientError {
+    /// A QUIC connection error in terms a user can act on: TLS refusals named, timeouts told apart.
+    pub fn from_connection(error: &quinn::ConnectionError) -> ClientError {
+        use quinn::ConnectionError as E;
+        let (code, detail, by_peer) = match error {
+            E::TransportError(e) => (u64::from(e.code), e.reason.clone(), false),
+            E::ConnectionClosed(close) => (
+                u64::from(close.error_code),
+                String::from_utf8_lossy(&close.reason).into_owned(),
+                true,
+            ),
+            E::ApplicationClosed(close) => {
+                return ClientError::Connection(format!(
+                    "closed by the master: {}",
+                    String::from_utf8_lossy(&close.reason)
+                ))
+            }
+            E::TimedOut => return ClientError::TimedOut,
+            other => return ClientError::Connection(other.to_string()),
+        };
+        // TLS alerts travel as QUIC CRYPTO_ERROR codes 0x100 + alert (RFC 9001 §4.8).
+        let Some(alert) = code
+            .checked_sub(0x100)
+            .and_then(|alert| u8::try_from(alert).ok())
+        else {
+            return ClientError::Connection(error.to_string());
+        };
+        let refusal = match alert {
+            116 => Refusal::NoClientCertificate,
+            48 | 51 => Refusal::UnknownCa,
+            45 => Refusal::CertificateExpired,
+            42 if detail.contains("not valid for name") => Refusal::ServerNameMismatch,
+            42 | 43 | 46 => Refusal::BadCertificate,
+            120 => Refusal::NoCommonProtocol,
+            other => Refusal::Alert(other),
+        };
+        ClientError::Refused {
+            refusal,
+            by_peer,
+            detail,
+        }
+    }
+
+    /// The TLS refusal, if this is one.
+    pub fn refusal(&self) -> Option<Refusal> {
+        match self {
+            ClientError::Refused { refusal, .. } => Some(*refusal),
+            _ => None,
+        }
+    }
 }
 
 /// A connection to the master.
@@ -58,7 +165,7 @@ impl Client {
             .connect(addr, server_name)
             .map_err(|e| connect_error(e.to_string()))?
             .await
-            .map_err(|e| connect_error(describe(&e)))?;
+            .map_err(|e| ClientError::from_connection(&e))?;
         match Peer::of_connection(&connection) {
             Some(peer) if peer.role == Role::Master => {}
             other => {
@@ -88,7 +195,7 @@ impl Client {
             .connection
             .open_bi()
             .await
-            .map_err(|e| ClientError::Connection(describe(&e)))?;
+            .map_err(|e| ClientError::from_connection(&e))?;
         if let Err(e) = frame::write(&mut send, request).await {
             // The server may have answered (and stopped reading) already: prefer its answer.
             if let Ok(response) = frame::read(&mut recv, self.limits).await {
@@ -107,7 +214,7 @@ impl Client {
             .connection
             .open_bi()
             .await
-            .map_err(|e| ClientError::Connection(describe(&e)))?;
+            .map_err(|e| ClientError::from_connection(&e))?;
         // The server may stop reading early; its response is what counts.
         let _ = send.write_all(bytes).await;
         let _ = send.finish();
@@ -130,56 +237,8 @@ impl Client {
     /// A stream error usually means the connection was closed: say why, in TLS terms if so.
     fn explain(&self, error: FrameError) -> ClientError {
         match self.connection.close_reason() {
-            Some(reason) => ClientError::Connection(describe(&reason)),
+            Some(reason) => ClientError::from_connection(&reason),
             None => ClientError::Frame(error),
         }
-    }
-}
-
-/// A connection error in words a user can act on (TLS alerts named).
-pub fn describe(error: &quinn::ConnectionError) -> String {
-    use quinn::ConnectionError as E;
-    let (code, reason, by_peer) = match error {
-        E::TransportError(e) => (u64::from(e.code), e.reason.clone(), false),
-        E::ConnectionClosed(close) => (
-            u64::from(close.error_code),
-            String::from_utf8_lossy(&close.reason).into_owned(),
-            true,
-        ),
-        E::ApplicationClosed(close) => {
-            return format!(
-                "closed by the peer: {}",
-                String::from_utf8_lossy(&close.reason)
-            )
-        }
-        E::TimedOut => return "timed out (is the master running, and reachable over UDP?)".into(),
-        other => return other.to_string(),
-    };
-    let who = if by_peer {
-        "the peer refused the connection"
-    } else {
-        "TLS failed"
-    };
-    match code.checked_sub(0x100).filter(|alert| *alert < 0x100) {
-        Some(alert) => {
-            let what = match alert {
-                40 => "handshake failure",
-                42 => "bad certificate",
-                45 => "certificate expired",
-                46 => "certificate unknown",
-                48 => "unknown CA (certificate not signed by the trusted CA)",
-                51 => "bad signature (certificate not signed by the trusted CA)",
-                112 => "unrecognised server name",
-                116 => "no client certificate (certificate required)",
-                120 => "no common protocol (ALPN imagecdn/1)",
-                _ => "TLS alert",
-            };
-            if reason.is_empty() {
-                format!("{who}: {what} (alert {alert})")
-            } else {
-                format!("{who}: {what} (alert {alert}): {reason}")
-            }
-        }
-        None => format!("{error}"),
     }
 }

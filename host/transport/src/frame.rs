@@ -11,6 +11,9 @@
 
 use serde_json::{Map, Value};
 
+/// How much body memory is reserved before the bytes arrive.
+const BODY_CHUNK: usize = 1 << 20;
+
 /// The header's field that states the body's length.
 pub const BODY_LEN: &str = "body_len";
 
@@ -93,6 +96,24 @@ impl Frame {
         Frame { header, body }
     }
 
+    /// A frame whose header is `header` serialised (it must serialise to a JSON object).
+    pub fn from_header<T: serde::Serialize>(
+        header: &T,
+        body: Vec<u8>,
+    ) -> Result<Frame, FrameError> {
+        match serde_json::to_value(header) {
+            Ok(Value::Object(header)) => Ok(Frame { header, body }),
+            Ok(_) => Err(FrameError::NotAnObject),
+            Err(e) => Err(FrameError::InvalidJson(e.to_string())),
+        }
+    }
+
+    /// The header read as `T` (without `body_len`, which the framing removed).
+    pub fn header_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, FrameError> {
+        T::deserialize(&Value::Object(self.header.clone()))
+            .map_err(|e| FrameError::InvalidJson(e.to_string()))
+    }
+
     /// The error response `{"error": {"kind": kind, "message": message}}`.
     pub fn error(kind: &str, message: impl Into<String>) -> Frame {
         Frame::new(
@@ -171,16 +192,31 @@ pub async fn read(recv: &mut quinn::RecvStream, limits: FrameLimits) -> Result<F
             max: limits.max_body,
         });
     }
-    let mut body = vec![0u8; body_len as usize];
-    read_exact(recv, &mut body)
-        .await
-        .map_err(|short| match short {
-            Short::Finished(got) => FrameError::TruncatedBody {
-                expected: body_len,
-                got,
-            },
-            Short::Failed(e) => FrameError::Stream(e),
-        })?;
+    // The body grows as bytes arrive: a header that announces 64 MiB and then sends nothing
+    // costs one chunk of memory, not 64 MiB.
+    let expected = body_len as usize;
+    let mut body = Vec::with_capacity(expected.min(BODY_CHUNK));
+    while body.len() < expected {
+        match recv.read_chunk(expected - body.len(), true).await {
+            Ok(Some(chunk)) => {
+                if body.capacity() - body.len() < chunk.bytes.len() {
+                    // Double, but never past the announced (and already capped) length.
+                    let target = (body.capacity() * 2)
+                        .max(body.len() + chunk.bytes.len())
+                        .min(expected);
+                    body.reserve_exact(target - body.len());
+                }
+                body.extend_from_slice(&chunk.bytes);
+            }
+            Ok(None) => {
+                return Err(FrameError::TruncatedBody {
+                    expected: body_len,
+                    got: body.len() as u64,
+                })
+            }
+            Err(e) => return Err(FrameError::Stream(e.to_string())),
+        }
+    }
     let mut extra = [0u8; 1];
     match recv.read(&mut extra).await {
         Ok(None) => Ok(Frame { header, body }),

@@ -20,8 +20,8 @@ mod server;
 pub mod tls;
 
 pub use cdn_certs::Role;
-pub use client::{Client, ClientError};
+pub use client::{Client, ClientError, Refusal};
 pub use frame::{Frame, FrameError, FrameLimits};
 pub use peer::Peer;
-pub use server::{Handler, Server};
+pub use server::{Handler, Server, REQUEST_READ_TIMEOUT};
 pub use tls::{Identity, TlsError, ALPN};

@@ -7,16 +7,23 @@ use crate::tls::{Identity, TlsError};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Answers one request. `peer` comes from the verified certificate, not from the request.
 pub trait Handler: Send + Sync + 'static {
     fn handle(&self, peer: &Peer, request: Frame) -> impl Future<Output = Frame> + Send;
 }
 
+/// How long a peer may take to send one whole request frame (a 64 MiB upload at ~250 KB/s).
+/// Keep-alives keep an idle connection open, so without this a peer could hold a stream and its
+/// task forever by sending nothing.
+pub const REQUEST_READ_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// A listening QUIC endpoint that requires client certificates from our CA.
 pub struct Server {
     endpoint: quinn::Endpoint,
     limits: FrameLimits,
+    read_timeout: Duration,
 }
 
 impl Server {
@@ -29,7 +36,18 @@ impl Server {
         let config = identity.server_config()?;
         let endpoint = quinn::Endpoint::server(config, addr)
             .map_err(|e| TlsError::Config(format!("cannot listen on {addr}: {e}")))?;
-        Ok(Server { endpoint, limits })
+        Ok(Server {
+            endpoint,
+            limits,
+            read_timeout: REQUEST_READ_TIMEOUT,
+        })
+    }
+
+    /// Sets how long a peer may take to send one request frame (default
+    /// [`REQUEST_READ_TIMEOUT`]); a slower one gets a `timeout` error frame.
+    pub fn with_read_timeout(mut self, timeout: Duration) -> Server {
+        self.read_timeout = timeout;
+        self
     }
 
     /// The address actually bound (useful with port 0).
@@ -43,10 +61,13 @@ impl Server {
         while let Some(incoming) = self.endpoint.accept().await {
             let handler = handler.clone();
             let limits = self.limits;
+            let read_timeout = self.read_timeout;
             tokio::spawn(async move {
                 let remote = incoming.remote_address();
                 match incoming.await {
-                    Ok(connection) => serve_connection(connection, handler, limits).await,
+                    Ok(connection) => {
+                        serve_connection(connection, handler, limits, read_timeout).await
+                    }
                     Err(e) => tracing::info!(%remote, "refused a connection: {e}"),
                 }
             });
@@ -68,6 +89,7 @@ async fn serve_connection<H: Handler>(
     connection: quinn::Connection,
     handler: Arc<H>,
     limits: FrameLimits,
+    read_timeout: Duration,
 ) {
     let remote = connection.remote_address();
     let Some(peer) = Peer::of_connection(&connection) else {
@@ -82,7 +104,14 @@ async fn serve_connection<H: Handler>(
             Ok((send, recv)) => {
                 let handler = handler.clone();
                 let peer = peer.clone();
-                tokio::spawn(serve_stream(send, recv, handler, peer, limits));
+                tokio::spawn(serve_stream(
+                    send,
+                    recv,
+                    handler,
+                    peer,
+                    limits,
+                    read_timeout,
+                ));
             }
             Err(e) => {
                 tracing::debug!(%remote, peer = %peer, "connection ended: {e}");
@@ -98,14 +127,36 @@ async fn serve_stream<H: Handler>(
     handler: Arc<H>,
     peer: Arc<Peer>,
     limits: FrameLimits,
+    read_timeout: Duration,
 ) {
-    let response = match frame::read(&mut recv, limits).await {
-        Ok(request) => handler.handle(&peer, request).await,
-        Err(e) => {
-            tracing::info!(peer = %peer, "bad request frame: {e}");
+    let request = match tokio::time::timeout(read_timeout, frame::read(&mut recv, limits)).await {
+        Ok(request) => request.map_err(|e| (e.kind(), e.to_string())),
+        Err(_) => Err((
+            "timeout",
+            format!("the request frame was not complete within {read_timeout:?}"),
+        )),
+    };
+    let response = match request {
+        Ok(request) => {
+            // In a task of its own, so that a panicking handler costs an error frame, not the
+            // stream without an answer.
+            let task = {
+                let peer = peer.clone();
+                tokio::spawn(async move { handler.handle(&peer, request).await })
+            };
+            match task.await {
+                Ok(response) => response,
+                Err(e) => {
+                    tracing::error!(peer = %peer, "request handler failed: {e}");
+                    Frame::error("internal", "the server failed while handling the request")
+                }
+            }
+        }
+        Err((kind, message)) => {
+            tracing::info!(peer = %peer, kind, "bad request frame: {message}");
             // Whatever else the peer sends on this stream is not read.
             let _ = recv.stop(1u32.into());
-            Frame::error(e.kind(), e.to_string())
+            Frame::error(kind, message)
         }
     };
     if let Err(e) = frame::write(&mut send, &response).await {

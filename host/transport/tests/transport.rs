@@ -3,7 +3,9 @@
 
 use cdn_certs::{Ca, InitOptions, LeafSpec, Role};
 use cdn_transport::tls::anonymous_client_config;
-use cdn_transport::{Client, Frame, FrameLimits, Handler, Identity, Peer, Server};
+use cdn_transport::{
+    Client, ClientError, Frame, FrameLimits, Handler, Identity, Peer, Refusal, Server,
+};
 use serde_json::json;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -17,6 +19,9 @@ struct Echo;
 
 impl Handler for Echo {
     async fn handle(&self, peer: &Peer, request: Frame) -> Frame {
+        if request.header.get("op").and_then(|op| op.as_str()) == Some("panic") {
+            panic!("the handler was asked to panic");
+        }
         Frame::new(
             json!({ "peer_role": peer.role.as_str(), "peer_name": peer.name, "echo": request.header }),
             request.body,
@@ -68,14 +73,18 @@ async fn bounded<F: Future<Output = ()>>(body: F) {
 }
 
 /// A request's error, whether it failed at connect or at the first response.
-async fn first_request_error(addr: SocketAddr, name: &str, config: quinn::ClientConfig) -> String {
+async fn first_request_error(
+    addr: SocketAddr,
+    name: &str,
+    config: quinn::ClientConfig,
+) -> ClientError {
     match Client::connect_with(addr, name, config).await {
-        Err(e) => e.to_string(),
+        Err(e) => e,
         Ok(client) => match client
             .request(&Frame::new(json!({"op": "ping"}), Vec::new()))
             .await
         {
-            Err(e) => e.to_string(),
+            Err(e) => e,
             Ok(frame) => panic!("the request was answered: {:?}", frame.header),
         },
     }
@@ -140,7 +149,16 @@ async fn a_client_without_a_certificate_is_refused() {
         let (server, addr) = start_server(dir.path()).await;
         let config = anonymous_client_config(&dir.path().join("ca.pem")).expect("config");
         let error = first_request_error(addr, "localhost", config).await;
-        assert!(error.contains("no client certificate"), "{error}");
+        assert_eq!(
+            error.refusal(),
+            Some(Refusal::NoClientCertificate),
+            "{error}"
+        );
+        assert!(matches!(error, ClientError::Refused { by_peer: true, .. }));
+        assert!(
+            error.to_string().contains("no client certificate"),
+            "{error}"
+        );
         // The server still serves good clients.
         let ok = client(dir.path(), addr).await;
         ok.request(&Frame::default())
@@ -165,7 +183,9 @@ async fn a_certificate_from_another_ca_is_refused() {
         )
         .expect("identity");
         let error = first_request_error(addr, "localhost", identity.client_config().unwrap()).await;
-        assert!(error.contains("unknown CA"), "{error}");
+        assert_eq!(error.refusal(), Some(Refusal::UnknownCa), "{error}");
+        assert!(matches!(error, ClientError::Refused { by_peer: true, .. }));
+        assert!(error.to_string().contains("unknown CA"), "{error}");
         server.close();
     })
     .await;
@@ -187,7 +207,13 @@ async fn an_expired_certificate_is_refused() {
             .expect("write");
         let identity = Identity::load(dir.path(), Role::Client, Some("old")).expect("identity");
         let error = first_request_error(addr, "localhost", identity.client_config().unwrap()).await;
-        assert!(error.contains("certificate expired"), "{error}");
+        assert_eq!(
+            error.refusal(),
+            Some(Refusal::CertificateExpired),
+            "{error}"
+        );
+        assert!(matches!(error, ClientError::Refused { by_peer: true, .. }));
+        assert!(error.to_string().contains("certificate expired"), "{error}");
         server.close();
     })
     .await;
@@ -201,7 +227,16 @@ async fn a_server_whose_certificate_does_not_match_the_name_is_refused() {
         let identity = Identity::load(dir.path(), Role::Client, None).expect("identity");
         let error =
             first_request_error(addr, "wrong.example", identity.client_config().unwrap()).await;
-        assert!(error.contains("not valid for name"), "{error}");
+        assert_eq!(
+            error.refusal(),
+            Some(Refusal::ServerNameMismatch),
+            "{error}"
+        );
+        assert!(matches!(error, ClientError::Refused { by_peer: false, .. }));
+        assert!(
+            error.to_string().contains("server name mismatch"),
+            "{error}"
+        );
         server.close();
     })
     .await;
@@ -233,6 +268,11 @@ async fn malformed_frames_get_errors_and_the_connection_keeps_serving() {
                 framed(r#"{"body_len":1099511627776}"#, b""),
             ),
             ("trailing_bytes", framed(r#"{"body_len":2}"#, b"abcdef")),
+            // Over the cap, and the bytes really follow: the server stops reading early.
+            (
+                "body_too_large",
+                framed(r#"{"body_len":67108865}"#, &vec![1u8; 1 << 20]),
+            ),
         ];
         for (kind, bytes) in cases {
             let response = client.request_raw(&bytes).await.expect("an error response");
@@ -269,4 +309,116 @@ async fn missing_certificate_files_say_what_to_do() {
         .unwrap_err()
         .to_string();
     assert!(error.contains("invalid name"), "{error}");
+}
+
+#[tokio::test]
+async fn a_body_over_the_cap_through_the_api_gets_an_error_frame() {
+    bounded(async {
+        let dir = certs(&[]);
+        let (server, addr) = start_server(dir.path()).await;
+        let client = client(dir.path(), addr).await;
+        // One byte over 64 MiB: the server refuses it from the header and stops the stream; the
+        // client's write fails, and it still reads the server's answer.
+        let response = client
+            .request(&Frame::new(
+                json!({"op": "upload"}),
+                vec![0u8; (64 << 20) + 1],
+            ))
+            .await
+            .expect("an error response");
+        assert_eq!(
+            response.as_error().map(|(kind, _)| kind),
+            Some("body_too_large")
+        );
+        let ok = client
+            .request(&Frame::new(json!({"op": "after"}), vec![2u8; 3]))
+            .await
+            .expect("served after");
+        assert_eq!(ok.body, vec![2u8; 3]);
+        server.close();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_panicking_handler_answers_internal_and_the_server_carries_on() {
+    bounded(async {
+        let dir = certs(&[]);
+        let (server, addr) = start_server(dir.path()).await;
+        let client = client(dir.path(), addr).await;
+        let response = client
+            .request(&Frame::new(json!({"op": "panic"}), Vec::new()))
+            .await
+            .expect("a response");
+        assert_eq!(response.as_error().map(|(kind, _)| kind), Some("internal"));
+        client
+            .request(&Frame::default())
+            .await
+            .expect("served after a panic");
+        server.close();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_request_that_never_completes_times_out_with_an_error_frame() {
+    bounded(async {
+        let dir = certs(&[]);
+        let identity = Identity::load(dir.path(), Role::Master, None).expect("master identity");
+        let server = Arc::new(
+            Server::bind(
+                "127.0.0.1:0".parse().expect("addr"),
+                &identity,
+                FrameLimits::default(),
+            )
+            .expect("bind")
+            .with_read_timeout(Duration::from_millis(300)),
+        );
+        let addr = server.local_addr().expect("local addr");
+        let serving = server.clone();
+        tokio::spawn(async move { serving.serve(Arc::new(Echo)).await });
+
+        let config = Identity::load(dir.path(), Role::Client, None)
+            .expect("client identity")
+            .client_config()
+            .expect("config");
+        let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().expect("addr")).expect("ep");
+        let connection = endpoint
+            .connect_with(config, addr, "localhost")
+            .expect("connect")
+            .await
+            .expect("handshake");
+        let (mut send, mut recv) = connection.open_bi().await.expect("stream");
+        // Half a header, then silence (the stream stays open).
+        send.write_all(&100u32.to_be_bytes()).await.expect("write");
+        let response = cdn_transport::frame::read(&mut recv, FrameLimits::default())
+            .await
+            .expect("an error frame");
+        assert_eq!(response.as_error().map(|(kind, _)| kind), Some("timeout"));
+        connection.close(0u32.into(), b"done");
+        server.close();
+    })
+    .await;
+}
+
+#[test]
+fn typed_headers_round_trip_without_body_len() {
+    #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+    struct Register {
+        id: String,
+        width: u32,
+    }
+    let request = Register {
+        id: "img_100".into(),
+        width: 256,
+    };
+    let frame = Frame::from_header(&request, b"jpeg".to_vec()).expect("frame");
+    let bytes = frame.encode();
+    let header_len = u32::from_be_bytes(bytes[..4].try_into().expect("4 bytes")) as usize;
+    let header: serde_json::Value =
+        serde_json::from_slice(&bytes[4..4 + header_len]).expect("json");
+    assert_eq!(header["body_len"], json!(4));
+    assert_eq!(&bytes[4 + header_len..], b"jpeg");
+    assert_eq!(frame.header_as::<Register>().expect("typed"), request);
+    assert!(Frame::from_header(&[1, 2], Vec::new()).is_err());
 }
