@@ -13,8 +13,8 @@ use time::{Duration, OffsetDateTime};
 
 /// How long a CA is valid.
 const CA_VALIDITY: Duration = Duration::days(3650);
-/// How long a master/worker/client certificate is valid.
-const LEAF_VALIDITY: Duration = Duration::days(825);
+/// How long a master/worker/client certificate is valid, by default, in days.
+pub const LEAF_VALIDITY_DAYS: u32 = 825;
 
 /// A certificate authority that can sign role certificates.
 pub struct Ca {
@@ -48,8 +48,16 @@ impl LeafSpec {
             name: name.to_string(),
             master_names: vec!["localhost".into()],
             not_before: now - Duration::hours(1),
-            not_after: now + LEAF_VALIDITY,
+            not_after: now + Duration::days(i64::from(LEAF_VALIDITY_DAYS)),
         }
+    }
+
+    /// The same spec, valid from an hour ago until `days` from now.
+    pub fn valid_for_days(mut self, days: u32) -> Self {
+        let now = OffsetDateTime::now_utc();
+        self.not_before = now - Duration::hours(1);
+        self.not_after = now + Duration::days(i64::from(days));
+        self
     }
 }
 
@@ -193,6 +201,23 @@ pub struct InitOptions {
     pub clients: Vec<String>,
     /// Replace an existing CA (and everything it signed).
     pub force: bool,
+    /// How long each master/worker/client certificate is valid, in days.
+    pub leaf_days: u32,
+}
+
+impl InitOptions {
+    /// The defaults of `cdn-certs init` for the folder `dir`: master name `localhost`, the
+    /// default worker and client only, no `--force`.
+    pub fn new(dir: impl Into<PathBuf>) -> InitOptions {
+        InitOptions {
+            dir: dir.into(),
+            master_names: vec!["localhost".into()],
+            workers: Vec::new(),
+            clients: Vec::new(),
+            force: false,
+            leaf_days: LEAF_VALIDITY_DAYS,
+        }
+    }
 }
 
 /// Makes a CA and, signed by it, the master certificate, the default worker and client
@@ -227,7 +252,7 @@ pub fn init(options: &InitOptions) -> Result<Vec<PathBuf>, CertError> {
     identities.extend(options.workers.iter().map(|n| (Role::Worker, n.clone())));
     identities.extend(options.clients.iter().map(|n| (Role::Client, n.clone())));
     for (role, name) in identities {
-        let mut spec = LeafSpec::new(role, &name);
+        let mut spec = LeafSpec::new(role, &name).valid_for_days(options.leaf_days);
         if !options.master_names.is_empty() {
             spec.master_names = options.master_names.clone();
         }

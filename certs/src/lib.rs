@@ -12,7 +12,7 @@ mod issue;
 
 pub use files::{files, write_private_key, IdentityFiles, CA_CERT, CA_KEY};
 pub use identity::{parse_spiffe, spiffe_uri, uri_sans, validate_name, Role, DEFAULT_NAME};
-pub use issue::{init, issue, Ca, InitOptions, Leaf, LeafSpec};
+pub use issue::{init, issue, Ca, InitOptions, Leaf, LeafSpec, LEAF_VALIDITY_DAYS};
 
 /// Everything that can go wrong making or storing certificates.
 #[derive(Debug, thiserror::Error)]

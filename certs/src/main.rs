@@ -41,6 +41,9 @@ enum Command {
         /// Replace an existing CA (every certificate it signed stops being trusted).
         #[arg(long)]
         force: bool,
+        /// How long each master/worker/client certificate is valid, in days.
+        #[arg(long, default_value_t = cdn_certs::LEAF_VALIDITY_DAYS, value_name = "DAYS")]
+        days: u32,
     },
     /// Add one certificate signed by the existing CA.
     Issue {
@@ -59,6 +62,9 @@ enum Command {
         /// Replace an existing certificate of that name.
         #[arg(long)]
         force: bool,
+        /// How long the certificate is valid, in days.
+        #[arg(long, default_value_t = cdn_certs::LEAF_VALIDITY_DAYS, value_name = "DAYS")]
+        days: u32,
     },
     /// List the certificates in a folder with their identity and expiry.
     Show {
@@ -67,7 +73,21 @@ enum Command {
     },
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            // The cause chain, not a backtrace: these errors are for users.
+            eprintln!("error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
@@ -79,6 +99,7 @@ fn main() -> Result<()> {
             workers,
             clients,
             force,
+            days,
         } => {
             let written = cdn_certs::init(&InitOptions {
                 dir: dir.clone(),
@@ -86,6 +107,7 @@ fn main() -> Result<()> {
                 workers,
                 clients,
                 force,
+                leaf_days: days,
             })
             .with_context(|| format!("making certificates in {}", dir.display()))?;
             for path in written {
@@ -98,9 +120,10 @@ fn main() -> Result<()> {
             name,
             master_names,
             force,
+            days,
         } => {
             let role: Role = role.parse()?;
-            let mut spec = LeafSpec::new(role, &name);
+            let mut spec = LeafSpec::new(role, &name).valid_for_days(days);
             spec.master_names = master_names;
             let files = cdn_certs::issue(&dir, &spec, force)
                 .with_context(|| format!("issuing a {role} certificate for {name:?}"))?;
@@ -118,7 +141,24 @@ fn show(dir: &Path) -> Result<()> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "pem"))
         .collect();
+    if entries.is_empty() {
+        anyhow::bail!(
+            "no certificates in {}: run `cdn-certs init --dir {}`",
+            dir.display(),
+            dir.display()
+        );
+    }
     entries.sort();
+    let ca_pem = std::fs::read(dir.join(cdn_certs::CA_CERT)).ok();
+    let ca_der = ca_pem
+        .as_deref()
+        .and_then(|text| x509_parser::pem::parse_x509_pem(text).ok())
+        .map(|(_, pem)| pem.contents);
+    let ca = ca_der
+        .as_deref()
+        .and_then(|der| x509_parser::parse_x509_certificate(der).ok())
+        .map(|(_, cert)| cert);
+    println!("{:<24} {:<44} {:<28} STATUS", "FILE", "IDENTITY", "EXPIRES");
     for path in entries {
         let pem = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
         let (_, pem) = x509_parser::pem::parse_x509_pem(&pem)
@@ -131,14 +171,38 @@ fn show(dir: &Path) -> Result<()> {
             .file_name()
             .map(|f| f.to_string_lossy())
             .unwrap_or_default();
-        let identity = if uris.is_empty() {
+        let identity = if cert.is_ca() {
+            "CA".to_string()
+        } else if uris.is_empty() {
             cert.subject().to_string()
         } else {
             uris.join(", ")
         };
+        let mut status = Vec::new();
+        if !cert.validity().is_valid() {
+            status.push("EXPIRED or not yet valid");
+        }
+        match &ca {
+            None => status.push("no readable ca.pem"),
+            Some(ca) if !cert.is_ca() => {
+                let signed = cert.issuer() == ca.subject()
+                    && cert.verify_signature(Some(ca.public_key())).is_ok();
+                if !signed {
+                    status.push("NOT signed by ca.pem");
+                }
+            }
+            Some(_) => {}
+        }
+        if !path.with_extension("key").exists() {
+            status.push("key missing");
+        }
+        if status.is_empty() {
+            status.push("ok");
+        }
         println!(
-            "{file:<24} {identity:<44} expires {}",
-            cert.validity().not_after
+            "{file:<24} {identity:<44} {:<28} {}",
+            cert.validity().not_after.to_string(),
+            status.join(", ")
         );
     }
     Ok(())

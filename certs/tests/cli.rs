@@ -132,4 +132,58 @@ fn issue_adds_one_from_the_existing_ca_and_refuses_bad_names() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown role"));
     let again = cdn_certs(&["issue", "--dir", dir, "--role", "worker", "--name", "w3"]);
     assert!(!again.status.success(), "re-issue without --force refused");
+
+    let shown = cdn_certs(&["show", "--dir", dir]);
+    assert!(shown.status.success());
+    let listing = String::from_utf8_lossy(&shown.stdout);
+    let w3 = listing
+        .lines()
+        .find(|l| l.starts_with("worker-w3.pem"))
+        .unwrap_or_else(|| panic!("worker-w3.pem not listed:\n{listing}"));
+    assert!(w3.contains("spiffe://imagecdn/worker/w3"), "{w3}");
+    assert!(w3.ends_with(" ok"), "{w3}");
+}
+
+#[test]
+fn show_flags_certificates_the_folder_ca_did_not_sign() {
+    let tmp = tempfile::tempdir().unwrap();
+    let other = tempfile::tempdir().unwrap();
+    cdn_certs::init(&cdn_certs::InitOptions::new(tmp.path())).expect("init");
+    cdn_certs::init(&cdn_certs::InitOptions::new(other.path())).expect("init other");
+    std::fs::copy(
+        other.path().join("client.pem"),
+        tmp.path().join("client-stranger.pem"),
+    )
+    .unwrap();
+    let shown = cdn_certs(&["show", "--dir", tmp.path().to_str().unwrap()]);
+    assert!(shown.status.success());
+    let listing = String::from_utf8_lossy(&shown.stdout);
+    let line = |file: &str| {
+        listing
+            .lines()
+            .find(|l| l.starts_with(file))
+            .unwrap_or_else(|| panic!("{file} not listed:\n{listing}"))
+            .to_string()
+    };
+    let stranger = line("client-stranger.pem");
+    assert!(stranger.contains("NOT signed by ca.pem"), "{stranger}");
+    assert!(stranger.contains("key missing"), "{stranger}");
+    assert!(line("master.pem").ends_with(" ok"), "{listing}");
+}
+
+#[test]
+fn days_sets_the_validity_of_issued_certificates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_str().unwrap();
+    assert!(cdn_certs(&["init", "--dir", dir, "--days", "10"])
+        .status
+        .success());
+    let pem = std::fs::read(tmp.path().join("worker.pem")).unwrap();
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).unwrap();
+    let cert = pem.parse_x509().unwrap();
+    let left = cert.validity().time_to_expiration().expect("still valid");
+    assert!(
+        left > time::Duration::days(9) && left <= time::Duration::days(10),
+        "{left}"
+    );
 }

@@ -32,11 +32,8 @@ impl Handler for Echo {
 fn certs(workers: &[&str]) -> TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     cdn_certs::init(&InitOptions {
-        dir: dir.path().to_path_buf(),
-        master_names: vec!["localhost".into()],
         workers: workers.iter().map(|w| w.to_string()).collect(),
-        clients: Vec::new(),
-        force: false,
+        ..InitOptions::new(dir.path())
     })
     .expect("cdn-certs init");
     dir
