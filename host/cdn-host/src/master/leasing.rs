@@ -1,0 +1,228 @@
+//! The worker's ops: long-poll `lease`, `extend`, `complete`, `fail`; and the task that sends
+//! overdue leases back to the queue.
+//!
+//! A waiting `lease` registers interest in the "work" signal *before* it looks for work, then
+//! sleeps on it with the time it has left, so a registration between the look and the sleep is
+//! never missed and nothing polls in a loop.
+
+use super::errors::OpError;
+use super::ops::respond;
+use super::state::{blocking, now_ms, State};
+use super::views::{params_of, status};
+use crate::registry::{Lease, ThumbInfo};
+use cdn_proto::{
+    kind, CompleteResponse, ExtendResponse, FailResponse, LeaseGrant, LeaseResponse,
+    MAX_LEASE_WAIT_MS,
+};
+use cdn_transport::Frame;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// A thumbnail a worker uploads.
+pub(crate) struct Thumb {
+    pub width: u32,
+    pub height: u32,
+    pub format: String,
+    pub bytes: Vec<u8>,
+}
+
+pub(crate) async fn lease(
+    state: &Arc<State>,
+    worker: &str,
+    wait_ms: u64,
+) -> Result<Frame, OpError> {
+    let deadline = Instant::now() + Duration::from_millis(wait_ms.min(MAX_LEASE_WAIT_MS));
+    loop {
+        let notified = state.work.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if let Some((grant, source)) = try_lease(state, worker.to_string()).await? {
+            tracing::info!(image = %grant.image_id, token = grant.token, worker, "leased");
+            return respond(&LeaseResponse { lease: Some(grant) }, source);
+        }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            return respond(&LeaseResponse { lease: None }, Vec::new());
+        }
+    }
+}
+
+/// Leases the oldest pending image, if any, with its source bytes. An image whose source or
+/// params cannot be read is failed (not retryable) and the next one tried.
+async fn try_lease(
+    state: &Arc<State>,
+    worker: String,
+) -> Result<Option<(LeaseGrant, Vec<u8>)>, OpError> {
+    blocking(state, move |s| loop {
+        let now = now_ms();
+        let Some(lease) = s.registry.lease(&worker, s.lease_ttl_ms(), now)? else {
+            return Ok(None);
+        };
+        match grant(s, &lease) {
+            Ok(found) => return Ok(Some(found)),
+            Err(e) => {
+                tracing::error!(image = %lease.image_id, "cannot hand out: {}", e.message);
+                s.registry.fail(
+                    lease.image_id.as_str(),
+                    lease.token,
+                    "master",
+                    &e.message,
+                    false,
+                    s.config.max_attempts,
+                    now,
+                )?;
+            }
+        }
+    })
+    .await
+}
+
+fn grant(s: &State, lease: &Lease) -> Result<(LeaseGrant, Vec<u8>), OpError> {
+    let params = params_of(lease.image_id.as_str(), &lease.params_json)?;
+    let source = s.blobs.get(&lease.source_blob)?;
+    Ok((
+        LeaseGrant {
+            image_id: lease.image_id.as_str().to_string(),
+            lease_id: lease.lease_id.clone(),
+            token: lease.token,
+            deadline_ms: lease.deadline_ms,
+            plugin_name: lease.plugin_name.clone(),
+            plugin_hash: lease.plugin_hash.as_str().to_string(),
+            args: params.args(),
+            source_hash: lease.source_blob.as_str().to_string(),
+            attempt: lease.attempt,
+        },
+        source,
+    ))
+}
+
+/// Refuses, without writing anything, a request that does not carry the current lease of
+/// `image_id` held by `worker` (the registry checks the token again in its transaction).
+fn check_current(s: &State, worker: &str, image_id: &str, token: u64) -> Result<(), OpError> {
+    let record = s
+        .registry
+        .get(image_id)?
+        .ok_or_else(|| OpError::new(kind::NOT_FOUND, format!("no image {image_id}")))?;
+    let stale = |why: &str| {
+        Err(OpError::new(
+            kind::STALE,
+            format!("stale lease on image {image_id} (token {token}): {why}"),
+        ))
+    };
+    match &record.lease {
+        None => stale(&format!("the image is {}", record.status)),
+        Some(l) if l.token != token => stale("a newer lease exists"),
+        Some(l) if l.worker != worker => stale("the lease belongs to another worker"),
+        Some(l) if now_ms() > l.deadline_ms => stale("the lease expired"),
+        Some(_) => Ok(()),
+    }
+}
+
+pub(crate) async fn extend(
+    state: &Arc<State>,
+    worker: &str,
+    image_id: String,
+    token: u64,
+) -> Result<Frame, OpError> {
+    let worker = worker.to_string();
+    let deadline_ms = blocking(state, move |s| {
+        check_current(s, &worker, &image_id, token)?;
+        Ok(s.registry
+            .extend(&image_id, token, s.lease_ttl_ms(), now_ms())?)
+    })
+    .await?;
+    respond(&ExtendResponse { deadline_ms }, Vec::new())
+}
+
+/// The thumbnail's bytes are stored only once the lease is known to be current, so a stale
+/// completion leaves nothing behind; then the registry commits the result under the token check.
+pub(crate) async fn complete(
+    state: &Arc<State>,
+    worker: &str,
+    image_id: String,
+    token: u64,
+    thumb: Thumb,
+) -> Result<Frame, OpError> {
+    if thumb.bytes.is_empty() {
+        return Err(OpError::new(kind::EMPTY_BODY, "no thumbnail bytes"));
+    }
+    let worker = worker.to_string();
+    let id = image_id.clone();
+    blocking(state, move |s| {
+        check_current(s, &worker, &image_id, token)?;
+        let blob = s.blobs.put(&thumb.bytes)?;
+        let info = ThumbInfo {
+            blob,
+            size: thumb.bytes.len() as u64,
+            width: thumb.width,
+            height: thumb.height,
+            format: thumb.format,
+        };
+        s.registry
+            .complete(&image_id, token, &info, &worker, now_ms())?;
+        Ok(())
+    })
+    .await?;
+    tracing::info!(image = %id, token, "done");
+    respond(&CompleteResponse {}, Vec::new())
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn fail(
+    state: &Arc<State>,
+    worker: &str,
+    image_id: String,
+    token: u64,
+    error_kind: String,
+    message: String,
+    retryable: bool,
+) -> Result<Frame, OpError> {
+    let worker = worker.to_string();
+    let id = image_id.clone();
+    let new_status = blocking(state, move |s| {
+        check_current(s, &worker, &image_id, token)?;
+        Ok(s.registry.fail(
+            &image_id,
+            token,
+            &error_kind,
+            &message,
+            retryable,
+            s.config.max_attempts,
+            now_ms(),
+        )?)
+    })
+    .await?;
+    tracing::info!(image = %id, token, status = %new_status, "failure reported");
+    if new_status == crate::registry::Status::Pending {
+        state.poke();
+    }
+    respond(
+        &FailResponse {
+            status: status(new_status),
+        },
+        Vec::new(),
+    )
+}
+
+/// Every `expiry_interval`: overdue leases go back to `pending` (or `failed` after
+/// `max_attempts`); waiting leases are woken when any did.
+pub(crate) async fn expiry_task(state: Arc<State>) {
+    let mut tick = tokio::time::interval(state.config.expiry_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let max_attempts = state.config.max_attempts;
+        match blocking(&state, move |s| {
+            Ok(s.registry.expire(now_ms(), max_attempts)?)
+        })
+        .await
+        {
+            Ok(expired) if !expired.is_empty() => {
+                tracing::info!(count = expired.len(), ids = ?expired, "leases expired");
+                state.poke();
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!("expiring leases: {}", e.message),
+        }
+    }
+}

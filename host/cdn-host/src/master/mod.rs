@@ -1,0 +1,175 @@
+//! The master (DESIGN §4): the registry and blob store behind a QUIC server that authorises each
+//! request by the role in the peer's certificate, hands out leases by long poll, and sends
+//! overdue leases back to the queue.
+//!
+//! - [`Master::open`] opens `DATA/registry.sqlite3` and `DATA/blobs`, puts leases left from a
+//!   previous run back to `pending`, and stores the plugins it starts with.
+//! - [`Master::serve`] listens and returns a [`Serving`], whose [`Serving::shutdown`] closes the
+//!   endpoint.
+
+mod errors;
+mod handler;
+mod leasing;
+mod ops;
+mod state;
+mod views;
+mod workers;
+
+pub use errors::MasterError;
+pub use handler::MasterHandler;
+
+use crate::blobs::BlobStore;
+use crate::registry::Registry;
+use cdn_transport::{FrameLimits, Identity, Role, Server};
+use state::{now_ms, State};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+/// The largest upload (DESIGN §6), also the transport's body cap.
+pub const MAX_UPLOAD: u64 = 64 << 20;
+
+/// How the master behaves (DESIGN §6 defaults).
+#[derive(Debug, Clone)]
+pub struct MasterConfig {
+    /// How long a lease lasts without an `extend`.
+    pub lease_ttl: Duration,
+    /// Attempts before an image is `failed`.
+    pub max_attempts: u32,
+    /// Named plugins (name, `.wasm` bytes) stored at start, after the built-in `thumbnail`
+    /// (so a `thumbnail` here replaces it).
+    pub plugins: Vec<(String, Vec<u8>)>,
+    /// The largest upload accepted (images, thumbnails, plugins).
+    pub max_upload: u64,
+    /// How often overdue leases are looked for.
+    pub expiry_interval: Duration,
+    /// A worker counts as connected for this long after its last request.
+    pub workers_window: Duration,
+}
+
+impl Default for MasterConfig {
+    fn default() -> Self {
+        MasterConfig {
+            lease_ttl: Duration::from_secs(30),
+            max_attempts: 3,
+            plugins: Vec::new(),
+            max_upload: MAX_UPLOAD,
+            expiry_interval: Duration::from_secs(1),
+            workers_window: Duration::from_secs(30),
+        }
+    }
+}
+
+/// An opened master, not yet serving.
+pub struct Master {
+    state: Arc<State>,
+}
+
+impl Master {
+    /// Opens (creating if needed) the master's data folder. Blocking: call it before serving or
+    /// from `spawn_blocking`.
+    pub fn open(data_dir: impl AsRef<Path>, config: MasterConfig) -> Result<Master, MasterError> {
+        let data_dir = data_dir.as_ref();
+        std::fs::create_dir_all(data_dir).map_err(|source| MasterError::DataDir {
+            path: data_dir.display().to_string(),
+            source,
+        })?;
+        let registry = Registry::open(data_dir.join("registry.sqlite3"))?;
+        let blobs = BlobStore::open(data_dir.join("blobs"))?;
+        let recovered = registry.recover(now_ms())?;
+        if !recovered.is_empty() {
+            tracing::info!(
+                count = recovered.len(),
+                "leases from the previous run put back to pending"
+            );
+        }
+        let builtin = (
+            "thumbnail".to_string(),
+            cdn_plugin_bundle::THUMBNAIL.to_vec(),
+        );
+        for (name, bytes) in std::iter::once(&builtin).chain(&config.plugins) {
+            if !bytes.starts_with(ops::WASM_MAGIC) {
+                return Err(MasterError::Plugin {
+                    name: name.clone(),
+                    why: "not a WebAssembly module".into(),
+                });
+            }
+            let hash = blobs.put(bytes)?;
+            registry.add_plugin(name, &hash, now_ms())?;
+            tracing::info!(plugin = %name, %hash, "plugin available");
+        }
+        Ok(Master {
+            state: Arc::new(State::new(registry, blobs, config)),
+        })
+    }
+
+    /// The registry (for inspection; the server shares it).
+    pub fn registry(&self) -> &Registry {
+        &self.state.registry
+    }
+
+    /// The blob store (for inspection; the server shares it).
+    pub fn blobs(&self) -> &BlobStore {
+        &self.state.blobs
+    }
+
+    /// The request handler (to serve it on a [`Server`] of one's own).
+    pub fn handler(&self) -> MasterHandler {
+        MasterHandler::new(self.state.clone())
+    }
+
+    /// Listens on `addr` (UDP) with the master certificate from `certs_dir`, and starts the
+    /// expiry task. Must be called within a tokio runtime.
+    pub async fn serve(&self, addr: SocketAddr, certs_dir: &Path) -> Result<Serving, MasterError> {
+        let identity = Identity::load(certs_dir, Role::Master, None)?;
+        let limits = FrameLimits {
+            max_body: self.state.config.max_upload,
+            ..FrameLimits::default()
+        };
+        let server = Arc::new(Server::bind(addr, &identity, limits)?);
+        let local_addr = server
+            .local_addr()
+            .map_err(|source| MasterError::Listen { addr, source })?;
+        let handler = Arc::new(self.handler());
+        let serving = server.clone();
+        let accept = tokio::spawn(async move { serving.serve(handler).await });
+        let expiry = tokio::spawn(leasing::expiry_task(self.state.clone()));
+        tracing::info!(%local_addr, "master listening");
+        Ok(Serving {
+            server,
+            local_addr,
+            tasks: vec![accept, expiry],
+            work: self.state.clone(),
+        })
+    }
+}
+
+/// A serving master.
+pub struct Serving {
+    server: Arc<Server>,
+    local_addr: SocketAddr,
+    tasks: Vec<JoinHandle<()>>,
+    work: Arc<State>,
+}
+
+impl Serving {
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops: closes the endpoint (and every connection), stops the expiry task, and waits up
+    /// to 2 s for the connections to close. Leases in flight stay `leased`; the next
+    /// [`Master::open`] puts them back to `pending`.
+    pub async fn shutdown(self) {
+        tracing::info!("master shutting down");
+        self.server.close();
+        self.work.closing();
+        for task in &self.tasks {
+            task.abort();
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.server.wait_idle()).await;
+    }
+}

@@ -1,0 +1,259 @@
+//! The client's ops: register, query, fetch, list, plugins, stats (and `plugin_fetch`, which
+//! workers use too).
+
+use super::errors::OpError;
+use super::state::{blocking, now_ms, State};
+use super::views::{image_view, reg_status};
+use crate::blobs::BlobId;
+use crate::ids::validate_id;
+use crate::registry::{Registered, Status as RegStatus};
+use cdn_proto::{
+    kind, to_header, Counts, ListResponse, Params, PluginFetchResponse, PluginInfo,
+    PluginListResponse, RegisterResponse, RegisterStatus, StatsResponse, Status,
+};
+use cdn_transport::Frame;
+use serde::Serialize;
+use std::sync::Arc;
+
+/// The first bytes of every WebAssembly module.
+pub(crate) const WASM_MAGIC: &[u8] = b"\0asm";
+
+pub(crate) fn respond<T: Serialize>(message: &T, body: Vec<u8>) -> Result<Frame, OpError> {
+    Ok(Frame {
+        header: to_header(message)?,
+        body,
+    })
+}
+
+fn check_body(state: &State, what: &str, body: &[u8]) -> Result<(), OpError> {
+    if body.is_empty() {
+        return Err(OpError::new(kind::EMPTY_BODY, format!("no {what} bytes")));
+    }
+    if body.len() as u64 > state.config.max_upload {
+        return Err(OpError::new(
+            kind::TOO_LARGE,
+            format!(
+                "{what} of {} bytes is over the limit of {} bytes",
+                body.len(),
+                state.config.max_upload
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn check_id(id: &str) -> Result<(), OpError> {
+    validate_id(id).map_err(|e| OpError::new(kind::INVALID_ID, format!("image id {id:?}: {e}")))
+}
+
+/// Stores the bytes (fsynced) before the registry row (committed with synchronous=FULL), and
+/// answers only after both: an acknowledged registration survives a crash.
+pub(crate) async fn register(
+    state: &Arc<State>,
+    id: String,
+    plugin: String,
+    params: Params,
+    body: Vec<u8>,
+) -> Result<Frame, OpError> {
+    check_id(&id)?;
+    params
+        .validate()
+        .map_err(|e| OpError::new(kind::INVALID_PARAMS, e.to_string()))?;
+    check_body(state, "image", &body)?;
+    let params_json = serde_json::to_string(&params)
+        .map_err(|e| OpError::internal(format!("encoding params: {e}")))?;
+    let (outcome, view) = blocking(state, move |s| {
+        let plugin_hash = s.registry.plugin(&plugin)?.ok_or_else(|| {
+            OpError::new(
+                kind::UNKNOWN_PLUGIN,
+                format!("no plugin named {plugin:?} (see plugin_list)"),
+            )
+        })?;
+        let source = BlobId::of(&body);
+        // A taken id is decided by the registry without writing its bytes again; a new one has
+        // its bytes made durable first.
+        if s.registry.get(&id)?.is_none() {
+            s.blobs.put(&body)?;
+        }
+        let outcome = s.registry.register(
+            &id,
+            &source,
+            body.len() as u64,
+            &params_json,
+            &plugin,
+            &plugin_hash,
+            now_ms(),
+        )?;
+        let status = match outcome {
+            Registered::New => RegisterStatus::New,
+            Registered::AlreadyRegistered => RegisterStatus::AlreadyRegistered,
+            Registered::Conflict {
+                existing_source,
+                existing_params_json,
+                existing_plugin_name,
+                existing_plugin_hash,
+            } => {
+                let mut differs = Vec::new();
+                if existing_source != source {
+                    differs.push("bytes");
+                }
+                if existing_params_json != params_json {
+                    differs.push("params");
+                }
+                if existing_plugin_name != plugin || existing_plugin_hash != plugin_hash {
+                    differs.push("plugin");
+                }
+                return Err(OpError::new(
+                    kind::CONFLICT,
+                    format!(
+                        "image {id} is already registered with different {}",
+                        differs.join(" and ")
+                    ),
+                ));
+            }
+        };
+        let record = s
+            .registry
+            .get(&id)?
+            .ok_or_else(|| OpError::internal(format!("image {id} vanished after registering")))?;
+        Ok((status, image_view(&record, &s.blobs)?))
+    })
+    .await?;
+    if outcome == RegisterStatus::New {
+        tracing::info!(image = %view.id, size = view.source.size, "registered");
+        state.poke();
+    }
+    respond(
+        &RegisterResponse {
+            status: outcome,
+            image: view,
+        },
+        Vec::new(),
+    )
+}
+
+fn not_found(id: &str) -> OpError {
+    OpError::new(kind::NOT_FOUND, format!("no image {id}"))
+}
+
+pub(crate) async fn query(state: &Arc<State>, id: String) -> Result<Frame, OpError> {
+    check_id(&id)?;
+    let view = blocking(state, move |s| {
+        let record = s.registry.get(&id)?.ok_or_else(|| not_found(&id))?;
+        image_view(&record, &s.blobs)
+    })
+    .await?;
+    respond(&view, Vec::new())
+}
+
+pub(crate) async fn fetch(state: &Arc<State>, id: String) -> Result<Frame, OpError> {
+    check_id(&id)?;
+    let (view, bytes) = blocking(state, move |s| {
+        let record = s.registry.get(&id)?.ok_or_else(|| not_found(&id))?;
+        let Some(thumb) = record
+            .thumbnail
+            .as_ref()
+            .filter(|_| record.status == RegStatus::Done)
+        else {
+            return Err(OpError::new(
+                kind::NOT_DONE,
+                format!("image {id} is {}, not done", record.status),
+            ));
+        };
+        let bytes = s.blobs.get(&thumb.blob)?;
+        Ok((image_view(&record, &s.blobs)?, bytes))
+    })
+    .await?;
+    respond(&view, bytes)
+}
+
+pub(crate) async fn list(state: &Arc<State>, status: Option<Status>) -> Result<Frame, OpError> {
+    let images = blocking(state, move |s| {
+        s.registry
+            .list(status.map(reg_status))?
+            .iter()
+            .map(|r| image_view(r, &s.blobs))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await?;
+    respond(&ListResponse { images }, Vec::new())
+}
+
+pub(crate) async fn plugin_add(
+    state: &Arc<State>,
+    name: String,
+    body: Vec<u8>,
+) -> Result<Frame, OpError> {
+    validate_id(&name)
+        .map_err(|e| OpError::new(kind::INVALID_NAME, format!("plugin name {name:?}: {e}")))?;
+    check_body(state, "plugin", &body)?;
+    if !body.starts_with(WASM_MAGIC) {
+        return Err(OpError::new(
+            kind::INVALID_PLUGIN,
+            "not a WebAssembly module (no \\0asm header)",
+        ));
+    }
+    let info = blocking(state, move |s| {
+        let hash = s.blobs.put(&body)?;
+        s.registry.add_plugin(&name, &hash, now_ms())?;
+        Ok(PluginInfo {
+            name,
+            hash: hash.as_str().to_string(),
+        })
+    })
+    .await?;
+    tracing::info!(plugin = %info.name, hash = %info.hash, "plugin added");
+    respond(&info, Vec::new())
+}
+
+pub(crate) async fn plugin_list(state: &Arc<State>) -> Result<Frame, OpError> {
+    let plugins = blocking(state, |s| {
+        Ok(s.registry
+            .plugins()?
+            .into_iter()
+            .map(|(name, hash)| PluginInfo {
+                name,
+                hash: hash.as_str().to_string(),
+            })
+            .collect())
+    })
+    .await?;
+    respond(&PluginListResponse { plugins }, Vec::new())
+}
+
+/// Serves a stored blob that is a WebAssembly module (plugins only: a name may have been
+/// re-pointed while images still use the old hash, so any stored module is served, never other
+/// blobs).
+pub(crate) async fn plugin_fetch(state: &Arc<State>, hash: String) -> Result<Frame, OpError> {
+    let id = BlobId::parse(&hash)
+        .map_err(|e| OpError::new(kind::INVALID_HASH, format!("plugin hash: {e}")))?;
+    let bytes = blocking(state, move |s| {
+        if !s.blobs.contains(&id) {
+            return Err(OpError::new(kind::NOT_FOUND, format!("no plugin {id}")));
+        }
+        let bytes = s.blobs.get(&id)?;
+        if !bytes.starts_with(WASM_MAGIC) {
+            return Err(OpError::new(kind::NOT_FOUND, format!("no plugin {id}")));
+        }
+        Ok(bytes)
+    })
+    .await?;
+    respond(&PluginFetchResponse { hash }, bytes)
+}
+
+pub(crate) async fn stats(state: &Arc<State>) -> Result<Frame, OpError> {
+    let c = blocking(state, |s| Ok(s.registry.counts()?)).await?;
+    respond(
+        &StatsResponse {
+            counts: Counts {
+                pending: c.pending,
+                leased: c.leased,
+                done: c.done,
+                failed: c.failed,
+            },
+            workers_connected: state.workers.count(),
+            workers_window_s: state.workers.window().as_secs(),
+        },
+        Vec::new(),
+    )
+}

@@ -1,0 +1,67 @@
+//! What every request shares: registry, blobs, configuration, the "work arrived" signal and the
+//! workers seen; and the one way to run blocking storage work off the async threads.
+
+use super::errors::OpError;
+use super::workers::SeenWorkers;
+use super::MasterConfig;
+use crate::blobs::BlobStore;
+use crate::registry::Registry;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::sync::Notify;
+
+pub(crate) struct State {
+    pub registry: Registry,
+    pub blobs: BlobStore,
+    pub config: MasterConfig,
+    /// Poked (all waiters) whenever an image may have become `pending`.
+    pub work: Notify,
+    pub workers: SeenWorkers,
+}
+
+impl State {
+    pub fn new(registry: Registry, blobs: BlobStore, config: MasterConfig) -> State {
+        let workers = SeenWorkers::new(config.workers_window);
+        State {
+            registry,
+            blobs,
+            config,
+            work: Notify::new(),
+            workers,
+        }
+    }
+
+    /// Work may be waiting: wake every long-polling `lease`.
+    pub fn poke(&self) {
+        self.work.notify_waiters();
+    }
+
+    /// The server is closing: wake waiting leases so they answer (nothing) at once.
+    pub fn closing(&self) {
+        self.work.notify_waiters();
+    }
+
+    pub fn lease_ttl_ms(&self) -> i64 {
+        i64::try_from(self.config.lease_ttl.as_millis()).unwrap_or(i64::MAX)
+    }
+}
+
+/// Runs SQLite and blob work on the blocking pool (never on the async threads).
+pub(crate) async fn blocking<T, F>(state: &Arc<State>, f: F) -> Result<T, OpError>
+where
+    T: Send + 'static,
+    F: FnOnce(&State) -> Result<T, OpError> + Send + 'static,
+{
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || f(&state))
+        .await
+        .map_err(|e| OpError::internal(format!("storage task failed: {e}")))?
+}
+
+/// Unix milliseconds now.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
