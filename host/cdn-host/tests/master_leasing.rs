@@ -1,0 +1,344 @@
+//! Leases over real QUIC: long poll, complete and fetch, stale completions after expiry,
+//! retryable and final failures, and a master restart.
+
+mod master_support;
+
+use cdn_certs::Role;
+use cdn_host::{BlobId, MasterConfig};
+use cdn_proto::{
+    CompleteResponse, ExtendResponse, FailResponse, ImageView, LeaseGrant, LeaseResponse, Params,
+    RegisterResponse, Request, StatsResponse, Status,
+};
+use cdn_transport::Client;
+use master_support::*;
+use std::time::{Duration, Instant};
+
+fn register(id: &str) -> Request {
+    Request::Register {
+        id: id.into(),
+        plugin: "thumbnail".into(),
+        params: Params::default(),
+    }
+}
+
+async fn lease(worker: &Client, wait_ms: u64) -> Option<(LeaseGrant, Vec<u8>)> {
+    let (r, body) = call::<LeaseResponse>(worker, &Request::Lease { wait_ms }, vec![])
+        .await
+        .expect("lease");
+    r.lease.map(|g| (g, body))
+}
+
+async fn query(client: &Client, id: &str) -> ImageView {
+    call::<ImageView>(client, &Request::Query { id: id.into() }, vec![])
+        .await
+        .expect("query")
+        .0
+}
+
+fn complete(grant: &LeaseGrant) -> Request {
+    Request::Complete {
+        image_id: grant.image_id.clone(),
+        token: grant.token,
+        width: 256,
+        height: 170,
+        format: "jpeg".into(),
+    }
+}
+
+#[tokio::test]
+async fn long_poll_lease_complete_fetch() {
+    let certs = certs();
+    let data = tempfile::tempdir().unwrap();
+    bounded(async {
+        let m = start(data.path(), certs.path(), MasterConfig::default()).await;
+        let client = connect(certs.path(), m.addr, Role::Client, None).await;
+        let worker = connect(certs.path(), m.addr, Role::Worker, Some("w1")).await;
+
+        // Nothing to do: the poll is held for its wait, then answers no lease.
+        let started = Instant::now();
+        assert!(lease(&worker, 300).await.is_none());
+        assert!(started.elapsed() >= Duration::from_millis(250));
+
+        // A poll waiting when a registration arrives returns with it, long before its wait.
+        let started = Instant::now();
+        let poll = tokio::spawn(async move {
+            let got = lease(&worker, 15_000).await;
+            (worker, got)
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let source = image(7, 4000);
+        call::<RegisterResponse>(&client, &register("cat.jpg"), source.clone())
+            .await
+            .expect("register");
+        let (worker, got) = poll.await.expect("poll task");
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let (grant, body) = got.expect("a lease");
+        assert_eq!(grant.image_id, "cat.jpg");
+        assert_eq!(body, source);
+        assert_eq!(grant.source_hash, BlobId::of(&source).as_str());
+        assert_eq!(grant.args, Params::default().args());
+        assert_eq!(grant.attempt, 1);
+        assert_eq!(grant.plugin_name, "thumbnail");
+
+        let (stats, _) = call::<StatsResponse>(&client, &Request::Stats, vec![])
+            .await
+            .expect("stats");
+        assert_eq!(stats.counts.leased, 1);
+        assert_eq!(stats.workers_connected, 1);
+        let leased = query(&client, "cat.jpg").await;
+        assert_eq!(leased.status, Status::Leased);
+        assert_eq!(leased.lease.as_ref().map(|l| l.worker.as_str()), Some("w1"));
+
+        let (extended, _) = call::<ExtendResponse>(
+            &worker,
+            &Request::Extend {
+                image_id: grant.image_id.clone(),
+                token: grant.token,
+            },
+            vec![],
+        )
+        .await
+        .expect("extend");
+        assert!(extended.deadline_ms >= grant.deadline_ms);
+
+        // Another worker cannot complete w1's lease, even with its token.
+        let w2 = connect(certs.path(), m.addr, Role::Worker, Some("w2")).await;
+        let (kind, _) = error_kind(&w2, &complete(&grant), b"x".to_vec()).await;
+        assert_eq!(kind, "stale");
+
+        let thumb = image(9, 777);
+        call::<CompleteResponse>(&worker, &complete(&grant), thumb.clone())
+            .await
+            .expect("complete");
+
+        let done = query(&client, "cat.jpg").await;
+        assert_eq!(done.status, Status::Done);
+        assert_eq!(done.made_by.as_deref(), Some("w1"));
+        let t = done.thumbnail.expect("thumbnail info");
+        assert_eq!(
+            (t.size, t.width, t.height, t.format.as_str()),
+            (777, 256, 170, "jpeg")
+        );
+        assert_eq!(t.hash, BlobId::of(&thumb).as_str());
+        assert!(std::path::Path::new(&t.location).is_file());
+
+        let (view, bytes) = call::<ImageView>(
+            &client,
+            &Request::Fetch {
+                id: "cat.jpg".into(),
+            },
+            vec![],
+        )
+        .await
+        .expect("fetch");
+        assert_eq!(view.status, Status::Done);
+        assert_eq!(bytes, thumb);
+
+        // Completing twice is stale.
+        let (kind, _) = error_kind(&worker, &complete(&grant), thumb.clone()).await;
+        assert_eq!(kind, "stale");
+        for c in [client, worker, w2] {
+            c.close().await;
+        }
+        m.serving.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn stale_completion_after_expiry_is_refused() {
+    let certs = certs();
+    let data = tempfile::tempdir().unwrap();
+    bounded(async {
+        let config = MasterConfig {
+            lease_ttl: Duration::from_millis(300),
+            expiry_interval: Duration::from_millis(100),
+            ..MasterConfig::default()
+        };
+        let m = start(data.path(), certs.path(), config).await;
+        let client = connect(certs.path(), m.addr, Role::Client, None).await;
+        let w1 = connect(certs.path(), m.addr, Role::Worker, Some("w1")).await;
+        let w2 = connect(certs.path(), m.addr, Role::Worker, Some("w2")).await;
+        call::<RegisterResponse>(&client, &register("a"), image(1, 100))
+            .await
+            .expect("register");
+        let (first, _) = lease(&w1, 1000).await.expect("first lease");
+
+        // w2 waits; the expiry task returns the image and wakes it.
+        let (second, _) = lease(&w2, 10_000).await.expect("second lease after expiry");
+        assert_eq!(second.image_id, "a");
+        assert!(second.token > first.token);
+        assert_eq!(second.attempt, 2);
+        let view = query(&client, "a").await;
+        assert_eq!(view.status, Status::Leased);
+        assert_eq!(
+            view.last_error.as_ref().map(|e| e.kind.as_str()),
+            Some("lease_expired")
+        );
+
+        let late = image(42, 500);
+        let (kind, _) = error_kind(&w1, &complete(&first), late.clone()).await;
+        assert_eq!(kind, "stale");
+        assert!(!m.master.blobs().contains(&BlobId::of(&late)));
+        let extend_old = Request::Extend {
+            image_id: "a".into(),
+            token: first.token,
+        };
+        assert_eq!(error_kind(&w1, &extend_old, vec![]).await.0, "stale");
+        let view = query(&client, "a").await;
+        assert_eq!(view.status, Status::Leased);
+        assert!(view.thumbnail.is_none());
+
+        let good = image(43, 500);
+        call::<CompleteResponse>(&w2, &complete(&second), good.clone())
+            .await
+            .expect("current lease completes");
+        let (_, bytes) = call::<ImageView>(&client, &Request::Fetch { id: "a".into() }, vec![])
+            .await
+            .expect("fetch");
+        assert_eq!(bytes, good);
+        for c in [client, w1, w2] {
+            c.close().await;
+        }
+        m.serving.shutdown().await;
+    })
+    .await;
+}
+
+fn fail(grant: &LeaseGrant, retryable: bool, message: &str) -> Request {
+    Request::Fail {
+        image_id: grant.image_id.clone(),
+        token: grant.token,
+        kind: if retryable { "trap" } else { "plugin" }.into(),
+        message: message.into(),
+        retryable,
+    }
+}
+
+#[tokio::test]
+async fn retryable_failure_requeues_and_final_failure_fails() {
+    let certs = certs();
+    let data = tempfile::tempdir().unwrap();
+    bounded(async {
+        let m = start(data.path(), certs.path(), MasterConfig::default()).await;
+        let client = connect(certs.path(), m.addr, Role::Client, None).await;
+        let worker = connect(certs.path(), m.addr, Role::Worker, None).await;
+        call::<RegisterResponse>(&client, &register("a"), image(1, 100))
+            .await
+            .expect("register");
+
+        let (first, _) = lease(&worker, 1000).await.expect("lease");
+        let (r, _) = call::<FailResponse>(&worker, &fail(&first, true, "wasm trap"), vec![])
+            .await
+            .expect("fail");
+        assert_eq!(r.status, Status::Pending);
+        let view = query(&client, "a").await;
+        assert_eq!(view.status, Status::Pending);
+        assert_eq!(view.attempts, 1);
+        assert_eq!(
+            view.last_error.as_ref().map(|e| e.message.as_str()),
+            Some("wasm trap")
+        );
+        assert_eq!(
+            error_kind(&worker, &fail(&first, true, "again"), vec![])
+                .await
+                .0,
+            "stale"
+        );
+
+        let (second, _) = lease(&worker, 1000).await.expect("leased again");
+        assert_eq!(second.attempt, 2);
+        let (r, _) = call::<FailResponse>(
+            &worker,
+            &fail(&second, false, "not an image: unknown format"),
+            vec![],
+        )
+        .await
+        .expect("fail");
+        assert_eq!(r.status, Status::Failed);
+        let view = query(&client, "a").await;
+        assert_eq!(view.status, Status::Failed);
+        let e = view.last_error.expect("last error");
+        assert_eq!(
+            (e.kind.as_str(), e.message.as_str()),
+            ("plugin", "not an image: unknown format")
+        );
+        assert!(lease(&worker, 0).await.is_none());
+        assert_eq!(
+            error_kind(&client, &Request::Fetch { id: "a".into() }, vec![])
+                .await
+                .0,
+            "not_done"
+        );
+        client.close().await;
+        worker.close().await;
+        m.serving.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn restart_keeps_acknowledged_work_and_requeues_leases() {
+    let certs = certs();
+    let data = tempfile::tempdir().unwrap();
+    let thumb = image(99, 321);
+    let (done_token, leased_token) = bounded(async {
+        let m = start(data.path(), certs.path(), MasterConfig::default()).await;
+        let client = connect(certs.path(), m.addr, Role::Client, None).await;
+        let worker = connect(certs.path(), m.addr, Role::Worker, None).await;
+        for id in ["a", "b", "c"] {
+            call::<RegisterResponse>(&client, &register(id), image(id.as_bytes()[0], 200))
+                .await
+                .expect("register");
+        }
+        let (a, _) = lease(&worker, 1000).await.expect("lease a");
+        assert_eq!(a.image_id, "a");
+        call::<CompleteResponse>(&worker, &complete(&a), thumb.clone())
+            .await
+            .expect("complete a");
+        let (b, _) = lease(&worker, 1000).await.expect("lease b");
+        assert_eq!(b.image_id, "b");
+        client.close().await;
+        worker.close().await;
+        m.serving.shutdown().await;
+        drop(m.master);
+        (a.token, b.token)
+    })
+    .await;
+
+    bounded(async {
+        let m = start(data.path(), certs.path(), MasterConfig::default()).await;
+        let client = connect(certs.path(), m.addr, Role::Client, None).await;
+        let worker = connect(certs.path(), m.addr, Role::Worker, None).await;
+
+        let (a, bytes) = call::<ImageView>(&client, &Request::Fetch { id: "a".into() }, vec![])
+            .await
+            .expect("fetch a after restart");
+        assert_eq!(a.status, Status::Done);
+        assert_eq!(bytes, thumb);
+        let b = query(&client, "b").await;
+        assert_eq!(b.status, Status::Pending);
+        assert_eq!(
+            b.last_error.as_ref().map(|e| e.kind.as_str()),
+            Some("master_restart")
+        );
+        assert_eq!(query(&client, "c").await.status, Status::Pending);
+
+        // The old lease of b is stale; new leases get larger tokens.
+        let old = Request::Complete {
+            image_id: "b".into(),
+            token: leased_token,
+            width: 1,
+            height: 1,
+            format: "jpeg".into(),
+        };
+        assert_eq!(error_kind(&worker, &old, b"late".to_vec()).await.0, "stale");
+        let (next, _) = lease(&worker, 1000).await.expect("lease after restart");
+        assert_eq!(next.image_id, "b");
+        assert!(next.token > leased_token && leased_token > done_token);
+        client.close().await;
+        worker.close().await;
+        m.serving.shutdown().await;
+    })
+    .await;
+}
