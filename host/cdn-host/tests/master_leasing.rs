@@ -342,3 +342,36 @@ async fn restart_keeps_acknowledged_work_and_requeues_leases() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn shutdown_ends_waiting_polls_without_leasing() {
+    let certs = certs();
+    let data = tempfile::tempdir().unwrap();
+    bounded(async {
+        let m = start(data.path(), certs.path(), MasterConfig::default()).await;
+        let worker = connect(certs.path(), m.addr, Role::Worker, None).await;
+        let poll = tokio::spawn(async move {
+            let request = cdn_transport::Frame {
+                header: cdn_proto::to_header(&Request::Lease { wait_ms: 15_000 }).unwrap(),
+                body: vec![],
+            };
+            let outcome = worker.request(&request).await;
+            (worker, outcome.map(|f| f.header))
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let started = Instant::now();
+        m.serving.shutdown().await;
+        let (_worker, outcome) = poll.await.expect("poll task");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // Either the poll's "no lease" arrived before the close, or the connection closed.
+        if let Ok(header) = outcome {
+            assert_eq!(
+                header.get("lease"),
+                Some(&serde_json::Value::Null),
+                "{header:?}"
+            );
+        }
+        assert_eq!(m.master.registry().counts().expect("counts").leased, 0);
+    })
+    .await;
+}

@@ -37,6 +37,9 @@ pub(crate) async fn lease(
         let notified = state.work.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
+        if state.is_closing() {
+            return respond(&LeaseResponse { lease: None }, Vec::new());
+        }
         if let Some((grant, source)) = try_lease(state, worker.to_string()).await? {
             tracing::info!(image = %grant.image_id, token = grant.token, worker, "leased");
             return respond(&LeaseResponse { lease: Some(grant) }, source);

@@ -141,7 +141,7 @@ impl Master {
             server,
             local_addr,
             tasks: vec![accept, expiry],
-            work: self.state.clone(),
+            state: self.state.clone(),
         })
     }
 }
@@ -151,7 +151,7 @@ pub struct Serving {
     server: Arc<Server>,
     local_addr: SocketAddr,
     tasks: Vec<JoinHandle<()>>,
-    work: Arc<State>,
+    state: Arc<State>,
 }
 
 impl Serving {
@@ -165,8 +165,8 @@ impl Serving {
     /// [`Master::open`] puts them back to `pending`.
     pub async fn shutdown(self) {
         tracing::info!("master shutting down");
+        self.state.close();
         self.server.close();
-        self.work.closing();
         for task in &self.tasks {
             task.abort();
         }

@@ -6,6 +6,7 @@ use super::workers::SeenWorkers;
 use super::MasterConfig;
 use crate::blobs::BlobStore;
 use crate::registry::Registry;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
@@ -17,6 +18,8 @@ pub(crate) struct State {
     /// Poked (all waiters) whenever an image may have become `pending`.
     pub work: Notify,
     pub workers: SeenWorkers,
+    /// Set by shutdown: waiting leases answer "no lease" instead of taking work.
+    closing: AtomicBool,
 }
 
 impl State {
@@ -28,6 +31,7 @@ impl State {
             config,
             work: Notify::new(),
             workers,
+            closing: AtomicBool::new(false),
         }
     }
 
@@ -37,8 +41,13 @@ impl State {
     }
 
     /// The server is closing: wake waiting leases so they answer (nothing) at once.
-    pub fn closing(&self) {
+    pub fn close(&self) {
+        self.closing.store(true, Ordering::SeqCst);
         self.work.notify_waiters();
+    }
+
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::SeqCst)
     }
 
     pub fn lease_ttl_ms(&self) -> i64 {
