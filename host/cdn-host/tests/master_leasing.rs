@@ -375,3 +375,79 @@ async fn shutdown_ends_waiting_polls_without_leasing() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn one_registration_wakes_one_lease_among_waiting_workers() {
+    let certs = certs();
+    let data = tempfile::tempdir().unwrap();
+    bounded(async {
+        let m = start(data.path(), certs.path(), MasterConfig::default()).await;
+        let client = connect(certs.path(), m.addr, Role::Client, None).await;
+        let mut polls = Vec::new();
+        for name in ["w1", "w2"] {
+            let worker = connect(certs.path(), m.addr, Role::Worker, Some(name)).await;
+            polls.push(tokio::spawn(async move {
+                let got = lease(&worker, 2_000).await;
+                worker.close().await;
+                got.map(|(g, _)| g.image_id)
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        call::<RegisterResponse>(&client, &register("only"), image(5, 50))
+            .await
+            .expect("register");
+        let mut got = Vec::new();
+        for poll in polls {
+            got.push(poll.await.expect("poll task"));
+        }
+        got.sort();
+        assert_eq!(got, [None, Some("only".to_string())]);
+        client.close().await;
+        m.serving.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn expiry_after_max_attempts_fails_the_image() {
+    let certs = certs();
+    let data = tempfile::tempdir().unwrap();
+    bounded(async {
+        let config = MasterConfig {
+            lease_ttl: Duration::from_millis(200),
+            expiry_interval: Duration::from_millis(50),
+            max_attempts: 1,
+            ..MasterConfig::default()
+        };
+        let m = start(data.path(), certs.path(), config).await;
+        let client = connect(certs.path(), m.addr, Role::Client, None).await;
+        let worker = connect(certs.path(), m.addr, Role::Worker, None).await;
+        call::<RegisterResponse>(&client, &register("a"), image(1, 100))
+            .await
+            .expect("register");
+        let (grant, _) = lease(&worker, 1000).await.expect("lease");
+        let failed = loop {
+            let view = query(&client, "a").await;
+            if view.status != Status::Leased {
+                break view;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(failed.status, Status::Failed);
+        assert_eq!(
+            failed.last_error.as_ref().map(|e| e.kind.as_str()),
+            Some("lease_expired")
+        );
+        assert_eq!(
+            error_kind(&worker, &complete(&grant), b"late".to_vec())
+                .await
+                .0,
+            "stale"
+        );
+        assert!(lease(&worker, 0).await.is_none());
+        client.close().await;
+        worker.close().await;
+        m.serving.shutdown().await;
+    })
+    .await;
+}
