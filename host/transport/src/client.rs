@@ -29,6 +29,8 @@ pub enum ClientError {
     Connection(String),
     #[error("bad response: {0}")]
     Frame(#[from] FrameError),
+    #[error("bad master address {given:?}: {why}")]
+    Address { given: String, why: String },
 }
 
 fn detail_suffix(detail: &str) -> String {
@@ -128,6 +130,30 @@ impl ClientError {
     }
 }
 
+/// The socket address of `HOST:PORT` and the name its certificate must carry (`HOST`, without
+/// brackets for IPv6).
+pub async fn resolve_master(master: &str) -> Result<(SocketAddr, String), ClientError> {
+    let bad = |why: &str| ClientError::Address {
+        given: master.to_string(),
+        why: why.to_string(),
+    };
+    if let Ok(addr) = master.parse::<SocketAddr>() {
+        return Ok((addr, addr.ip().to_string()));
+    }
+    let (host, port) = master
+        .rsplit_once(':')
+        .ok_or_else(|| bad("expected HOST:PORT, e.g. 127.0.0.1:4433"))?;
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(bad("expected HOST:PORT, e.g. 127.0.0.1:4433"));
+    }
+    let addr = tokio::net::lookup_host(master)
+        .await
+        .map_err(|e| bad(&format!("cannot resolve {host}: {e}")))?
+        .next()
+        .ok_or_else(|| bad(&format!("{host} has no address")))?;
+    Ok((addr, host.to_string()))
+}
+
 /// A connection to the master.
 pub struct Client {
     endpoint: quinn::Endpoint,
@@ -144,6 +170,27 @@ impl Client {
         identity: &Identity,
     ) -> Result<Client, ClientError> {
         Client::connect_with(addr, server_name, identity.client_config()?).await
+    }
+
+    /// Connects to a master named as `HOST:PORT` (a name, an IPv4 address or a bracketed IPv6
+    /// address), giving up after `timeout`. The master's certificate must be valid for `HOST`
+    /// (every master certificate is valid for `localhost`, `127.0.0.1` and `::1`).
+    pub async fn connect_to(
+        master: &str,
+        identity: &Identity,
+        timeout: std::time::Duration,
+    ) -> Result<Client, ClientError> {
+        let (addr, server_name) = resolve_master(master).await?;
+        match tokio::time::timeout(timeout, Client::connect(addr, &server_name, identity)).await {
+            Ok(result) => result,
+            Err(_) => Err(ClientError::Connect {
+                addr,
+                message: format!(
+                    "no answer within {} s (is the master running, and reachable over UDP?)",
+                    timeout.as_secs_f32()
+                ),
+            }),
+        }
     }
 
     /// Connects with an explicit quinn configuration (see `tls::anonymous_client_config`).
@@ -239,6 +286,27 @@ impl Client {
         match self.connection.close_reason() {
             Some(reason) => ClientError::from_connection(&reason),
             None => ClientError::Frame(error),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn master_addresses_name_what_the_certificate_must_carry() {
+        let (addr, name) = resolve_master("127.0.0.1:4433").await.unwrap();
+        assert_eq!((addr.port(), name.as_str()), (4433, "127.0.0.1"));
+        let (addr, name) = resolve_master("[::1]:9").await.unwrap();
+        assert!(addr.is_ipv6());
+        assert_eq!(name, "::1");
+        let (addr, name) = resolve_master("localhost:4433").await.unwrap();
+        assert!(addr.ip().is_loopback());
+        assert_eq!(name, "localhost");
+        for bad in ["", "4433", "localhost", "localhost:http", ":4433", "127.0.0.1:99999"] {
+            let err = resolve_master(bad).await.unwrap_err();
+            assert!(matches!(err, ClientError::Address { .. }), "{bad}: {err}");
         }
     }
 }

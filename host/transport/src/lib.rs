@@ -20,7 +20,7 @@ mod server;
 pub mod tls;
 
 pub use cdn_certs::Role;
-pub use client::{Client, ClientError, Refusal};
+pub use client::{resolve_master, Client, ClientError, Refusal};
 pub use frame::{Frame, FrameError, FrameLimits};
 pub use peer::Peer;
 pub use server::{Handler, Server, REQUEST_READ_TIMEOUT};
