@@ -451,3 +451,33 @@ async fn expiry_after_max_attempts_fails_the_image() {
     })
     .await;
 }
+
+/// A worker that gives up on its long poll (drops the request, as a stopping worker does) must
+/// not be handed the next image: that would sit leased to nobody until the lease expired.
+#[tokio::test]
+async fn an_abandoned_poll_takes_no_work() {
+    let certs = certs();
+    let data = tempfile::tempdir().unwrap();
+    bounded(async {
+        let m = start(data.path(), certs.path(), MasterConfig::default()).await;
+        let client = connect(certs.path(), m.addr, Role::Client, None).await;
+        let quitter = connect(certs.path(), m.addr, Role::Worker, Some("w1")).await;
+        let worker = connect(certs.path(), m.addr, Role::Worker, Some("w2")).await;
+
+        let gave_up = tokio::time::timeout(Duration::from_millis(300), lease(&quitter, 15_000));
+        assert!(gave_up.await.is_err(), "the poll should still be waiting");
+        // Let the master see the stream go away.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+
+        call::<RegisterResponse>(&client, &register("a.jpg"), image(1, 100))
+            .await
+            .expect("register");
+        let started = Instant::now();
+        let (grant, _) = lease(&worker, 5_000).await.expect("the image is free to lease");
+        assert_eq!(grant.image_id, "a.jpg");
+        assert_eq!(grant.attempt, 1, "no attempt was spent on the abandoned poll");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        let _ = quitter;
+    })
+    .await;
+}

@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Answers one request. `peer` comes from the verified certificate, not from the request.
+/// The future is dropped (cancelled at an await point) if the peer abandons the request, so
+/// work that must not be half done belongs in a spawned or blocking task.
 pub trait Handler: Send + Sync + 'static {
     fn handle(&self, peer: &Peer, request: Frame) -> impl Future<Output = Frame> + Send;
 }
@@ -140,15 +142,26 @@ async fn serve_stream<H: Handler>(
         Ok(request) => {
             // In a task of its own, so that a panicking handler costs an error frame, not the
             // stream without an answer.
-            let task = {
+            let mut task = {
                 let peer = peer.clone();
                 tokio::spawn(async move { handler.handle(&peer, request).await })
             };
-            match task.await {
-                Ok(response) => response,
-                Err(e) => {
+            // A peer that gives up on its request (drops the stream, or the connection is lost)
+            // cancels the handler: a long poll stops waiting instead of taking work for nobody.
+            let outcome = tokio::select! {
+                outcome = &mut task => Some(outcome),
+                _ = send.stopped() => None,
+            };
+            match outcome {
+                Some(Ok(response)) => response,
+                Some(Err(e)) => {
                     tracing::error!(peer = %peer, "request handler failed: {e}");
                     Frame::error("internal", "the server failed while handling the request")
+                }
+                None => {
+                    task.abort();
+                    tracing::debug!(peer = %peer, "request abandoned by the peer");
+                    return;
                 }
             }
         }
