@@ -371,3 +371,18 @@ fn cdn_runtime_free_hash(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
 }
+
+#[test]
+fn one_master_per_data_folder() {
+    let data = tempfile::tempdir().unwrap();
+    let first = cdn_host::Master::open(data.path(), MasterConfig::default()).expect("first");
+    match cdn_host::Master::open(data.path(), MasterConfig::default()) {
+        Err(e @ cdn_host::MasterError::InUse { .. }) => {
+            assert!(e.to_string().contains("in use by another master"), "{e}")
+        }
+        Err(e) => panic!("unexpected error: {e}"),
+        Ok(_) => panic!("a second master opened the same data folder"),
+    }
+    drop(first);
+    cdn_host::Master::open(data.path(), MasterConfig::default()).expect("reopen after the first");
+}

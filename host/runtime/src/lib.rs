@@ -30,4 +30,4 @@ pub use error::RunError;
 pub use hash::PluginHash;
 pub use limits::Limits;
 pub use plugin::{Plugin, Run};
-pub use runtime::{Runtime, RuntimeStats};
+pub use runtime::{default_cache_root, Runtime, RuntimeStats};

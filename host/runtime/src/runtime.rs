@@ -195,10 +195,16 @@ fn default_cache_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("IMAGECDN_CACHE_DIR") {
         return Some(PathBuf::from(dir));
     }
+    Some(default_cache_root()?.join("modules"))
+}
+
+/// imagecdn's folder in the user's cache (`$XDG_CACHE_HOME/imagecdn`, else
+/// `~/.cache/imagecdn`), if there is a home to find it in.
+pub fn default_cache_root() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(base.join("imagecdn").join("modules"))
+    Some(base.join("imagecdn"))
 }
 
 /// Locks a mutex, ignoring poisoning: the data behind our locks stays consistent even if a

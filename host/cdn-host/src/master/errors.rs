@@ -16,6 +16,8 @@ pub enum MasterError {
         #[source]
         source: std::io::Error,
     },
+    #[error("the data folder {path} is in use by another master")]
+    InUse { path: String },
     #[error(transparent)]
     Registry(#[from] RegistryError),
     #[error(transparent)]

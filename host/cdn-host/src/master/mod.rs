@@ -76,6 +76,23 @@ impl Master {
             path: data_dir.display().to_string(),
             source,
         })?;
+        // One master per data folder: the blob store clears temporary files on open, and two
+        // masters would lease the same queue. The lock goes when the process does.
+        let lock_path = data_dir.join("master.lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|source| MasterError::DataDir {
+                path: lock_path.display().to_string(),
+                source,
+            })?;
+        if lock.try_lock().is_err() {
+            return Err(MasterError::InUse {
+                path: data_dir.display().to_string(),
+            });
+        }
         let registry = Registry::open(data_dir.join("registry.sqlite3"))?;
         let blobs = BlobStore::open(data_dir.join("blobs"))?;
         let recovered = registry.recover(now_ms())?;
@@ -101,7 +118,7 @@ impl Master {
             tracing::info!(plugin = %name, %hash, "plugin available");
         }
         Ok(Master {
-            state: Arc::new(State::new(registry, blobs, config)),
+            state: Arc::new(State::new(registry, blobs, config, lock)),
         })
     }
 

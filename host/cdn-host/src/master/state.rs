@@ -8,7 +8,8 @@ use crate::blobs::BlobStore;
 use crate::registry::Registry;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+
+pub(crate) use crate::clock::now_ms;
 use tokio::sync::Notify;
 
 pub(crate) struct State {
@@ -20,10 +21,17 @@ pub(crate) struct State {
     pub workers: SeenWorkers,
     /// Set by shutdown: waiting leases answer "no lease" instead of taking work.
     closing: AtomicBool,
+    /// The data folder's `master.lock`, locked for as long as this state lives.
+    _lock: std::fs::File,
 }
 
 impl State {
-    pub fn new(registry: Registry, blobs: BlobStore, config: MasterConfig) -> State {
+    pub fn new(
+        registry: Registry,
+        blobs: BlobStore,
+        config: MasterConfig,
+        lock: std::fs::File,
+    ) -> State {
         let workers = SeenWorkers::new(config.workers_window);
         State {
             registry,
@@ -32,6 +40,7 @@ impl State {
             work: Notify::new(),
             workers,
             closing: AtomicBool::new(false),
+            _lock: lock,
         }
     }
 
@@ -65,12 +74,4 @@ where
     tokio::task::spawn_blocking(move || f(&state))
         .await
         .map_err(|e| OpError::internal(format!("storage task failed: {e}")))?
-}
-
-/// Unix milliseconds now.
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }

@@ -1,0 +1,257 @@
+//! The worker (DESIGN §4): leases tasks from the master, runs the task's plugin in the wasm
+//! runtime, and reports the result.
+//!
+//! - [`link`]: the one connection to the master, re-made with back-off when it breaks.
+//! - [`plugins`]: plugins by hash, in memory, on disk, or fetched from the master once.
+//! - [`task`]: one task: run the plugin off the async threads while extending the lease.
+//! - [`output`]: the thumbnail's format and size, read from its header.
+//!
+//! [`run`] keeps `concurrency` lease loops going; each holds at most one task. On
+//! [`Stop::Drain`] the loops stop asking for work and finish what they hold; on
+//! [`Stop::HandBack`] they give their tasks back to the master at once.
+
+mod link;
+mod output;
+mod plugins;
+mod task;
+
+use cdn_certs::Role;
+use cdn_proto::{LeaseResponse, Request, MAX_LEASE_WAIT_MS};
+use cdn_runtime::{Limits, Runtime};
+use cdn_transport::{ClientError, Identity, TlsError};
+use link::{Backoff, CallError, Link};
+use plugins::Plugins;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use task::Outcome;
+use tokio::sync::watch;
+
+/// How a worker runs.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// `HOST:PORT` of the master.
+    pub master: String,
+    /// The certificate folder (`worker.pem` or `worker-NAME.pem`, `ca.pem`).
+    pub certs: PathBuf,
+    /// The worker's name (its certificate `worker-NAME.pem`); `None` for `worker.pem`.
+    pub name: Option<String>,
+    /// Tasks held at once.
+    pub concurrency: usize,
+    /// `.wasm` files this worker has locally (besides the built-in `thumbnail`), so tasks that
+    /// name them need no fetch.
+    pub plugins: Vec<PathBuf>,
+    /// Fetched plugins (`DIR/plugins`) and compiled code (`DIR/modules`).
+    pub cache: PathBuf,
+    /// The caps of every plugin call.
+    pub limits: Limits,
+    /// How long one connection attempt may take.
+    pub connect_timeout: Duration,
+    /// How long one lease request waits for work.
+    pub lease_wait: Duration,
+}
+
+impl WorkerConfig {
+    /// The defaults of DESIGN §6 for a worker of `master` with certificates in `certs`.
+    pub fn new(master: impl Into<String>, certs: impl Into<PathBuf>, cache: PathBuf) -> Self {
+        WorkerConfig {
+            master: master.into(),
+            certs: certs.into(),
+            name: None,
+            concurrency: 1,
+            plugins: Vec::new(),
+            cache,
+            limits: Limits::default(),
+            connect_timeout: Duration::from_secs(10),
+            lease_wait: Duration::from_millis(MAX_LEASE_WAIT_MS),
+        }
+    }
+}
+
+/// Where a worker is in stopping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    Run,
+    /// Take no more work; finish the tasks held.
+    Drain,
+    /// Give the tasks held back to the master now.
+    HandBack,
+}
+
+/// Waits until `stop` reaches at least `level` (a dropped sender counts as [`Stop::HandBack`]).
+pub(crate) async fn reached(stop: &mut watch::Receiver<Stop>, level: Stop) {
+    let _ = stop.wait_for(|s| s.at_least(level)).await;
+}
+
+impl Stop {
+    fn rank(self) -> u8 {
+        match self {
+            Stop::Run => 0,
+            Stop::Drain => 1,
+            Stop::HandBack => 2,
+        }
+    }
+
+    /// Whether this is `level` or further along.
+    pub fn at_least(self, level: Stop) -> bool {
+        self.rank() >= level.rank()
+    }
+}
+
+/// Why a worker could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("cannot connect to the master: {0}")]
+    Connect(#[from] ClientError),
+    #[error("plugin runtime: {0}")]
+    Runtime(#[from] cdn_runtime::RunError),
+    #[error("plugin {path}: {source}")]
+    Plugin {
+        path: String,
+        source: cdn_runtime::RunError,
+    },
+    #[error("plugin cache folder {path}: {source}")]
+    Cache {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("--concurrency must be at least 1")]
+    Concurrency,
+}
+
+/// What a worker did, counted when it stops.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerSummary {
+    pub done: u64,
+    pub failed: u64,
+    /// Tasks lost (lease expired or superseded) or handed back.
+    pub dropped: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    done: AtomicU64,
+    failed: AtomicU64,
+    dropped: AtomicU64,
+}
+
+/// Runs a worker until `stop` says so and its tasks are finished (or handed back).
+pub async fn run(
+    config: WorkerConfig,
+    stop: watch::Receiver<Stop>,
+) -> Result<WorkerSummary, WorkerError> {
+    if config.concurrency == 0 {
+        return Err(WorkerError::Concurrency);
+    }
+    let identity = Identity::load(&config.certs, Role::Worker, config.name.as_deref())?;
+    tracing::info!(worker = %identity.peer, master = %config.master, concurrency = config.concurrency, "worker starting");
+    let link = Link::new(config.master.clone(), identity, config.connect_timeout);
+    link.first_connect().await?;
+    let plugins = Arc::new(load_plugins(&config).await?);
+    let link = Arc::new(link);
+    let counters = Arc::new(Counters::default());
+    let mut loops = tokio::task::JoinSet::new();
+    for _ in 0..config.concurrency {
+        loops.spawn(lease_loop(
+            link.clone(),
+            plugins.clone(),
+            counters.clone(),
+            stop.clone(),
+            config.lease_wait,
+        ));
+    }
+    while loops.join_next().await.is_some() {}
+    link.close().await;
+    let summary = WorkerSummary {
+        done: counters.done.load(Ordering::Relaxed),
+        failed: counters.failed.load(Ordering::Relaxed),
+        dropped: counters.dropped.load(Ordering::Relaxed),
+    };
+    tracing::info!(?summary, "worker stopped");
+    Ok(summary)
+}
+
+/// The runtime (with its disk cache) and the plugins known without asking the master.
+async fn load_plugins(config: &WorkerConfig) -> Result<Plugins, WorkerError> {
+    let cache_error = |source| WorkerError::Cache {
+        path: config.cache.display().to_string(),
+        source,
+    };
+    let runtime = Runtime::with_cache_dir(config.limits, Some(config.cache.join("modules")))?;
+    let plugins = Plugins::new(runtime, config.cache.join("plugins")).map_err(cache_error)?;
+    let files = config.plugins.clone();
+    tokio::task::spawn_blocking(move || {
+        let hash = plugins.preload(cdn_plugin_bundle::THUMBNAIL)?;
+        tracing::info!(plugin = "thumbnail", %hash, "built-in plugin ready");
+        for path in files {
+            let plugin_error = |source| WorkerError::Plugin {
+                path: path.display().to_string(),
+                source,
+            };
+            let wasm = std::fs::read(&path).map_err(|e| {
+                plugin_error(cdn_runtime::RunError::InvalidModule(format!(
+                    "cannot read: {e}"
+                )))
+            })?;
+            let hash = plugins.preload(&wasm).map_err(plugin_error)?;
+            tracing::info!(path = %path.display(), %hash, "local plugin ready");
+        }
+        Ok(plugins)
+    })
+    .await
+    .map_err(|e| WorkerError::Runtime(cdn_runtime::RunError::Host(e.to_string())))?
+}
+
+/// Asks for a task, works on it, repeats; stops asking once `stop` leaves [`Stop::Run`].
+async fn lease_loop(
+    link: Arc<Link>,
+    plugins: Arc<Plugins>,
+    counters: Arc<Counters>,
+    mut stop: watch::Receiver<Stop>,
+    lease_wait: Duration,
+) {
+    let mut backoff = Backoff::new();
+    let request = Request::Lease {
+        wait_ms: u64::try_from(lease_wait.as_millis()).unwrap_or(MAX_LEASE_WAIT_MS),
+    };
+    loop {
+        if *stop.borrow() != Stop::Run {
+            return;
+        }
+        // Dropping the request when told to stop abandons it; the master then leases nothing.
+        let polled = tokio::select! {
+            polled = link.call::<LeaseResponse>(&request, Vec::new()) => polled,
+            _ = reached(&mut stop, Stop::Drain) => return,
+        };
+        match polled {
+            Ok((LeaseResponse { lease: Some(grant) }, source)) => {
+                backoff.reset();
+                let counter = match task::run(&link, &plugins, grant, source, &mut stop).await {
+                    Outcome::Done => &counters.done,
+                    Outcome::Failed => &counters.failed,
+                    Outcome::Dropped => &counters.dropped,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok((LeaseResponse { lease: None }, _)) => backoff.reset(),
+            Err(e) => {
+                let wait = backoff.next_wait();
+                match &e {
+                    CallError::Unreachable(_) => {
+                        tracing::warn!(master = %link.master(), "{e}; retrying in {wait:?}")
+                    }
+                    CallError::Refused { .. } => {
+                        tracing::error!(master = %link.master(), "lease refused: {e}; retrying in {wait:?}")
+                    }
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = reached(&mut stop, Stop::Drain) => return,
+                }
+            }
+        }
+    }
+}
