@@ -1,0 +1,39 @@
+//! `cdn plugin add NAME FILE` and `cdn plugin list [--json]`.
+
+use crate::cli::Global;
+use crate::connect::Master;
+use crate::exit::Exit;
+use crate::output;
+use anyhow::Context;
+use cdn_proto::{PluginInfo, PluginListResponse, Request};
+use std::path::Path;
+
+pub async fn add(global: &Global, name: String, file: &Path) -> anyhow::Result<Exit> {
+    let wasm = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let master = Master::connect(global).await?;
+    let (info, _) = master
+        .call::<PluginInfo>(&Request::PluginAdd { name }, wasm)
+        .await?;
+    master.close().await;
+    output::line(&format!("plugin {} = {}", info.name, info.hash))?;
+    Ok(Exit::Success)
+}
+
+pub async fn list(global: &Global, json: bool) -> anyhow::Result<Exit> {
+    let master = Master::connect(global).await?;
+    let (list, _) = master
+        .call::<PluginListResponse>(&Request::PluginList, Vec::new())
+        .await?;
+    master.close().await;
+    if json {
+        output::json(&list)?;
+    } else {
+        let rows: Vec<Vec<String>> = list
+            .plugins
+            .iter()
+            .map(|p| vec![p.name.clone(), p.hash.clone()])
+            .collect();
+        output::line(output::table(&["NAME", "HASH"], &rows).trim_end())?;
+    }
+    Ok(Exit::Success)
+}

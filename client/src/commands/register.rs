@@ -1,0 +1,344 @@
+//! `cdn register ID PATH` and `cdn register --dir DIR`.
+
+use crate::cli::{Global, RegisterArgs};
+use crate::connect::Master;
+use crate::dir_scan::{self, Candidate};
+use crate::exit::{refusal, Exit, Refused};
+use crate::output;
+use anyhow::Context;
+use cdn_proto::{kind, Params, RegisterResponse, RegisterStatus, Request};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::task::JoinSet;
+
+pub async fn run(global: &Global, args: RegisterArgs) -> anyhow::Result<Exit> {
+    let params = args.params.params();
+    match (args.dir, args.id, args.path) {
+        (Some(dir), _, _) => {
+            register_dir(global, &dir, args.plugin, params, args.jobs, args.json).await
+        }
+        (None, Some(id), Some(path)) => {
+            register_one(global, id, &path, args.plugin, params, args.json).await
+        }
+        // clap requires ID and PATH unless --dir is given.
+        _ => anyhow::bail!("give ID and PATH, or --dir DIR"),
+    }
+}
+
+/// The line printed for a successful registration.
+fn describe(id: &str, response: &RegisterResponse) -> String {
+    match response.status {
+        RegisterStatus::New => format!(
+            "registered {id} ({} bytes, plugin {})",
+            response.image.source.size, response.image.plugin.name
+        ),
+        RegisterStatus::AlreadyRegistered => {
+            format!("{id}: already registered with the same bytes (nothing to do)")
+        }
+    }
+}
+
+fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+async fn register_one(
+    global: &Global,
+    id: String,
+    path: &Path,
+    plugin: String,
+    params: Params,
+    json: bool,
+) -> anyhow::Result<Exit> {
+    let bytes = read(path)?;
+    let master = Master::connect(global).await?;
+    let request = Request::Register {
+        id: id.clone(),
+        plugin,
+        params,
+    };
+    let (response, _) = master.call::<RegisterResponse>(&request, bytes).await?;
+    master.close().await;
+    if json {
+        output::json(&response)?;
+    } else {
+        output::line(&describe(&id, &response))?;
+    }
+    Ok(Exit::Success)
+}
+
+/// What became of one file of the folder.
+#[derive(Debug)]
+enum Outcome {
+    Registered(Box<RegisterResponse>),
+    /// Refused by the master, or a name that cannot be an id.
+    Refused(Refused),
+    /// The file could not be read.
+    Unreadable(anyhow::Error),
+}
+
+/// The totals of a `--dir` run.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Summary {
+    new: usize,
+    already: usize,
+    refused: usize,
+    unreadable: usize,
+}
+
+impl Summary {
+    fn add(&mut self, outcome: &Outcome) {
+        match outcome {
+            Outcome::Registered(r) if r.status == RegisterStatus::New => self.new += 1,
+            Outcome::Registered(_) => self.already += 1,
+            Outcome::Refused(_) => self.refused += 1,
+            Outcome::Unreadable(_) => {
+                self.refused += 1;
+                self.unreadable += 1;
+            }
+        }
+    }
+
+    /// `N new, M already registered, K refused` (K includes unreadable files).
+    fn line(&self) -> String {
+        format!(
+            "{} new, {} already registered, {} refused",
+            self.new, self.already, self.refused
+        )
+    }
+
+    /// 1 if a file could not be read, else 3 if one was refused, else 0.
+    fn exit(&self) -> Exit {
+        if self.unreadable > 0 {
+            Exit::Local
+        } else if self.refused > 0 {
+            Exit::Refused
+        } else {
+            Exit::Success
+        }
+    }
+}
+
+async fn register_dir(
+    global: &Global,
+    dir: &Path,
+    plugin: String,
+    params: Params,
+    jobs: u16,
+    json: bool,
+) -> anyhow::Result<Exit> {
+    let candidates = dir_scan::scan(dir)?;
+    if candidates.is_empty() {
+        eprintln!(
+            "cdn: no images in {} (looked for {})",
+            dir.display(),
+            dir_scan::IMAGE_EXTENSIONS.join(", ")
+        );
+    }
+    let master = Arc::new(Master::connect(global).await?);
+    let progress = progress_bar(candidates.len() as u64);
+    let mut results: Vec<(String, Outcome)> = Vec::with_capacity(candidates.len());
+    let mut summary = Summary::default();
+    let mut in_flight = JoinSet::new();
+    let mut queue = candidates.into_iter();
+    loop {
+        while in_flight.len() < usize::from(jobs) {
+            let Some(candidate) = queue.next() else { break };
+            let master = master.clone();
+            let plugin = plugin.clone();
+            in_flight.spawn(async move { register_file(&master, candidate, plugin, params).await });
+        }
+        let Some(joined) = in_flight.join_next().await else {
+            break;
+        };
+        // A panic in a task would be a bug; say so rather than unwinding.
+        let (name, outcome) = joined.context("a registration task failed")??;
+        summary.add(&outcome);
+        progress.inc(1);
+        progress.suspend(|| report(&name, &outcome, json))?;
+        results.push((name, outcome));
+    }
+    progress.finish_and_clear();
+    if let Ok(master) = Arc::try_unwrap(master) {
+        master.close().await;
+    }
+    if json {
+        results.sort_by(|a, b| a.0.cmp(&b.0));
+        let array: Vec<serde_json::Value> = results
+            .iter()
+            .map(|(name, outcome)| json_of(name, outcome))
+            .collect::<anyhow::Result<_>>()?;
+        output::json(&array)?;
+        eprintln!("{}", summary.line());
+    } else {
+        output::line(&summary.line())?;
+    }
+    Ok(summary.exit())
+}
+
+/// Prints one file's outcome as it finishes: success on stdout (not with --json), failures on
+/// stderr.
+fn report(name: &str, outcome: &Outcome, json: bool) -> anyhow::Result<()> {
+    match outcome {
+        Outcome::Registered(response) if !json => output::line(&describe(name, response))?,
+        Outcome::Registered(_) => {}
+        Outcome::Refused(refused) => eprintln!("cdn: {name}: {refused}"),
+        Outcome::Unreadable(error) => eprintln!("cdn: {name}: {error:#}"),
+    }
+    Ok(())
+}
+
+fn json_of(name: &str, outcome: &Outcome) -> anyhow::Result<serde_json::Value> {
+    Ok(match outcome {
+        Outcome::Registered(response) => {
+            serde_json::to_value(response).context("cannot encode JSON")?
+        }
+        Outcome::Refused(Refused { kind, message }) => serde_json::json!({
+            "id": name, "status": "refused", "error": {"kind": kind, "message": message}
+        }),
+        Outcome::Unreadable(error) => serde_json::json!({
+            "id": name, "status": "unreadable", "error": {"kind": "io", "message": format!("{error:#}")}
+        }),
+    })
+}
+
+/// Registers one file. `Err` only for what stops the whole run (the connection is gone).
+async fn register_file(
+    master: &Master,
+    candidate: Candidate,
+    plugin: String,
+    params: Params,
+) -> anyhow::Result<(String, Outcome)> {
+    let Candidate { path, name } = candidate;
+    let Some(id) = name.to_str().map(str::to_string) else {
+        let shown = name.to_string_lossy().into_owned();
+        let outcome = Outcome::Refused(Refused {
+            kind: kind::INVALID_ID.into(),
+            message: format!("file name {shown:?} is not valid UTF-8, so it cannot be an id"),
+        });
+        return Ok((shown, outcome));
+    };
+    let bytes = match read_async(path).await {
+        Ok(bytes) => bytes,
+        Err(error) => return Ok((id, Outcome::Unreadable(error))),
+    };
+    let request = Request::Register {
+        id: id.clone(),
+        plugin,
+        params,
+    };
+    match master.call::<RegisterResponse>(&request, bytes).await {
+        Ok((response, _)) => Ok((id, Outcome::Registered(Box::new(response)))),
+        Err(error) => match refusal(&error) {
+            Some(refused) => Ok((id, Outcome::Refused(refused.clone()))),
+            None => Err(error),
+        },
+    }
+}
+
+async fn read_async(path: PathBuf) -> anyhow::Result<Vec<u8>> {
+    tokio::fs::read(&path)
+        .await
+        .with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// A progress bar on stderr, hidden when stderr is not a terminal.
+fn progress_bar(len: u64) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    if let Ok(style) =
+        ProgressStyle::with_template("{bar:40} {pos}/{len} registered  {elapsed_precise}")
+    {
+        bar.set_style(style);
+    }
+    bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cdn_proto::{ImageView, PluginInfo, SourceView, Status};
+
+    fn response(status: RegisterStatus) -> RegisterResponse {
+        RegisterResponse {
+            status,
+            image: ImageView {
+                id: "a.jpg".into(),
+                status: Status::Pending,
+                source: SourceView {
+                    hash: "00".into(),
+                    size: 1234,
+                },
+                params: Params::default(),
+                plugin: PluginInfo {
+                    name: "stamp".into(),
+                    hash: "11".into(),
+                },
+                attempts: 0,
+                last_error: None,
+                lease: None,
+                thumbnail: None,
+                made_by: None,
+                created_ms: 0,
+                updated_ms: 0,
+                finished_ms: None,
+            },
+        }
+    }
+
+    fn registered(status: RegisterStatus) -> Outcome {
+        Outcome::Registered(Box::new(response(status)))
+    }
+
+    #[test]
+    fn lines_for_new_and_repeated_registrations() {
+        assert_eq!(
+            describe("a.jpg", &response(RegisterStatus::New)),
+            "registered a.jpg (1234 bytes, plugin stamp)"
+        );
+        assert_eq!(
+            describe("a.jpg", &response(RegisterStatus::AlreadyRegistered)),
+            "a.jpg: already registered with the same bytes (nothing to do)"
+        );
+    }
+
+    #[test]
+    fn summary_counts_and_exit_code() {
+        let mut summary = Summary::default();
+        assert_eq!(summary.exit(), Exit::Success);
+        summary.add(&registered(RegisterStatus::New));
+        summary.add(&registered(RegisterStatus::New));
+        summary.add(&registered(RegisterStatus::AlreadyRegistered));
+        assert_eq!(summary.exit(), Exit::Success);
+        summary.add(&Outcome::Refused(Refused {
+            kind: "conflict".into(),
+            message: "different bytes".into(),
+        }));
+        assert_eq!(summary.line(), "2 new, 1 already registered, 1 refused");
+        assert_eq!(summary.exit(), Exit::Refused);
+        summary.add(&Outcome::Unreadable(anyhow::anyhow!("gone")));
+        assert_eq!(summary.line(), "2 new, 1 already registered, 2 refused");
+        assert_eq!(summary.exit(), Exit::Local);
+    }
+
+    #[test]
+    fn json_of_a_refusal() {
+        let value = json_of(
+            "a b.jpg",
+            &Outcome::Refused(Refused {
+                kind: "invalid_id".into(),
+                message: "bad".into(),
+            }),
+        )
+        .unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!({"id": "a b.jpg", "status": "refused",
+                               "error": {"kind": "invalid_id", "message": "bad"}})
+        );
+    }
+}

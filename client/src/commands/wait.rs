@@ -1,0 +1,84 @@
+//! `cdn wait ID... [--timeout T] [--interval I]`: polls `query` until every id is done or
+//! failed.
+
+use crate::cli::{Global, WaitArgs};
+use crate::connect::Master;
+use crate::exit::Exit;
+use crate::output;
+use cdn_proto::{ImageView, Request, Status};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The shortest pause between two rounds of queries.
+const MIN_INTERVAL: Duration = Duration::from_millis(10);
+
+pub async fn run(global: &Global, args: WaitArgs) -> anyhow::Result<Exit> {
+    let mut waiting: Vec<(String, Option<Status>)> = Vec::new();
+    for id in args.ids {
+        if !waiting.iter().any(|(seen, _)| *seen == id) {
+            waiting.push((id, None));
+        }
+    }
+    let master = Master::connect(global).await?;
+    let deadline = Instant::now() + args.timeout;
+    // `--interval 0s` would be a busy loop.
+    let interval = args.interval.max(MIN_INTERVAL);
+    let mut any_failed = false;
+    let mut timed_out = false;
+    while !waiting.is_empty() && !timed_out {
+        let mut still = Vec::with_capacity(waiting.len());
+        for (id, last) in waiting {
+            if timed_out {
+                still.push((id, last));
+                continue;
+            }
+            let request = Request::Query { id: id.clone() };
+            let query = master.call::<ImageView>(&request, Vec::new());
+            let Ok(answer) = tokio::time::timeout_at(deadline, query).await else {
+                timed_out = true;
+                still.push((id, last));
+                continue;
+            };
+            let (view, _) = answer?;
+            match view.status {
+                Status::Done => output::line(&format!("{id} done"))?,
+                Status::Failed => {
+                    any_failed = true;
+                    output::line(&format!("{id} failed"))?;
+                    if let Some(error) = &view.last_error {
+                        eprintln!("cdn: {id}: {}: {}", error.kind, error.message);
+                    }
+                }
+                other => still.push((id, Some(other))),
+            }
+        }
+        waiting = still;
+        if waiting.is_empty() {
+            break;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            timed_out = true;
+        } else {
+            tokio::time::sleep_until(deadline.min(now + interval)).await;
+        }
+    }
+    master.close().await;
+    if !waiting.is_empty() {
+        let unfinished: Vec<String> = waiting
+            .iter()
+            .map(|(id, status)| format!("{id} ({})", status.map_or("unknown", Status::as_str)))
+            .collect();
+        eprintln!(
+            "cdn: timed out after {}; unfinished: {}",
+            humantime::format_duration(args.timeout),
+            unfinished.join(", ")
+        );
+        return Ok(Exit::TimedOut);
+    }
+    Ok(if any_failed {
+        Exit::Failed
+    } else {
+        Exit::Success
+    })
+}

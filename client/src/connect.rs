@@ -1,0 +1,68 @@
+//! The connection to the master: our identity from the certificate folder, connecting, and
+//! [`Master::call`], the one typed request helper every command uses.
+
+use crate::cli::Global;
+use crate::exit::Refused;
+use anyhow::{anyhow, Context};
+use cdn_proto::{parse_response, to_header, ProtoError, Request};
+use cdn_transport::{Client, ClientError, Frame, Identity, Role};
+use serde::de::DeserializeOwned;
+
+/// A connection to the master. `call` takes `&self`, so several requests may be in flight at
+/// once over the one connection (each on its own stream).
+pub struct Master {
+    client: Client,
+    address: String,
+}
+
+impl Master {
+    /// Loads the client identity from `--certs` (and `--name`) and connects to `--master`.
+    pub async fn connect(global: &Global) -> anyhow::Result<Master> {
+        let identity = Identity::load(&global.certs, Role::Client, global.name.as_deref())
+            .context("cannot load the client certificate")?;
+        tracing::debug!(master = %global.master, identity = %identity.peer, "connecting");
+        let client = Client::connect_to(&global.master, &identity, global.connect_timeout)
+            .await
+            .map_err(|error| match error {
+                // Already says "cannot connect to ADDR: ...".
+                ClientError::Connect { .. } => anyhow!(error),
+                other => anyhow!(other)
+                    .context(format!("cannot connect to the master at {}", global.master)),
+            })?;
+        Ok(Master {
+            client,
+            address: global.master.clone(),
+        })
+    }
+
+    /// Sends `request` with `body` and returns the typed response and its body. The master's
+    /// error answer becomes [`Refused`] (exit 3); anything else (connection lost, an answer that
+    /// is not the expected shape) is a local error (exit 1).
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        request: &Request,
+        body: Vec<u8>,
+    ) -> anyhow::Result<(T, Vec<u8>)> {
+        let op = request.op();
+        let header = to_header(request).context("cannot encode the request")?;
+        tracing::debug!(op, body = body.len(), "request");
+        let response = self
+            .client
+            .request(&Frame { header, body })
+            .await
+            .with_context(|| format!("{op} request to the master at {}", self.address))?;
+        match parse_response::<T>(&response.header) {
+            Ok(value) => Ok((value, response.body)),
+            Err(ProtoError::Remote { kind, message }) => Err(Refused { kind, message }.into()),
+            Err(other) => Err(anyhow!(other).context(format!(
+                "unexpected answer from the master at {} to {op}",
+                self.address
+            ))),
+        }
+    }
+
+    /// Closes the connection politely.
+    pub async fn close(self) {
+        self.client.close().await;
+    }
+}
