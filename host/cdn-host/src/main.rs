@@ -1,0 +1,258 @@
+//! `cdn-host`: the imagecdn master and worker (DESIGN §4).
+//!
+//! - `cdn-host master` keeps the registry and blobs in `--data`, serves QUIC on `--listen`, and
+//!   leases thumbnail tasks to workers. SIGINT/SIGTERM stop it; leases in flight go back to
+//!   `pending` when it starts again.
+//! - `cdn-host worker` leases tasks from `--master` and runs their plugin in the wasm runtime.
+//!   The first SIGINT/SIGTERM stops it taking work and lets it finish what it holds; a second
+//!   hands those tasks back to the master at once.
+//!
+//! Logs go to stderr (`RUST_LOG`, default `info`).
+
+use anyhow::{Context, Result};
+use cdn_host::{Master, MasterConfig, Stop, WorkerConfig};
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+
+#[derive(Parser)]
+#[command(
+    name = "cdn-host",
+    version,
+    about = "The imagecdn master and worker",
+    after_help = "Examples:\n  cdn-certs init --dir ./pki\n  cdn-host master --certs ./pki\n  cdn-host worker --certs ./pki --concurrency 2\n\nExit codes: 0 stopped cleanly, 1 could not start or failed (the message says why), 2 bad command line."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the master: registry, blob store, leases, QUIC server.
+    Master(MasterArgs),
+    /// Run a worker: lease tasks from the master and make their thumbnails.
+    Worker(WorkerArgs),
+}
+
+#[derive(Args)]
+struct MasterArgs {
+    /// Address to listen on (UDP).
+    #[arg(long, default_value = "127.0.0.1:4433", value_name = "ADDR")]
+    listen: SocketAddr,
+    /// Data folder: the registry (SQLite) and the blob store.
+    #[arg(long, default_value = "./cdn-data", value_name = "DIR")]
+    data: PathBuf,
+    /// Certificate folder made by `cdn-certs init` (uses master.pem, master.key, ca.pem).
+    #[arg(long, default_value = "./certs", value_name = "DIR")]
+    certs: PathBuf,
+    /// A named plugin to offer besides the built-in `thumbnail` (repeatable;
+    /// `thumbnail=FILE.wasm` replaces the default).
+    #[arg(long = "plugin", value_name = "NAME=FILE.wasm", value_parser = parse_named_plugin)]
+    plugins: Vec<(String, PathBuf)>,
+    /// How long a lease lasts without the worker extending it.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    lease_ttl: Duration,
+    /// Attempts before an image is `failed`.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    max_attempts: u32,
+    /// Largest upload (image, thumbnail, plugin), in MiB.
+    #[arg(long, default_value_t = 64, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=4096))]
+    max_upload_mib: u64,
+}
+
+#[derive(Args)]
+struct WorkerArgs {
+    /// The master's address, HOST:PORT (its certificate must be valid for HOST).
+    #[arg(long, default_value = "127.0.0.1:4433", value_name = "HOST:PORT")]
+    master: String,
+    /// Certificate folder (uses worker.pem, or worker-NAME.pem with --name, and ca.pem).
+    #[arg(long, default_value = "./certs", value_name = "DIR")]
+    certs: PathBuf,
+    /// Tasks worked on at once (default: the number of CPUs).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=128))]
+    concurrency: Option<u16>,
+    /// A plugin this worker has locally, so tasks naming its hash need no fetch (repeatable).
+    #[arg(long = "plugin", value_name = "FILE.wasm")]
+    plugins: Vec<PathBuf>,
+    /// The worker's name: its certificate is worker-NAME.pem (default: worker.pem).
+    #[arg(long)]
+    name: Option<String>,
+    /// Cache folder for fetched plugins and compiled code (default: ~/.cache/imagecdn).
+    #[arg(long, value_name = "DIR")]
+    cache: Option<PathBuf>,
+    /// Most memory one plugin call may use, in MiB.
+    #[arg(long, default_value_t = 512, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=4096))]
+    plugin_memory_mib: u64,
+    /// Longest one plugin call may run.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    plugin_time: Duration,
+}
+
+fn parse_named_plugin(s: &str) -> Result<(String, PathBuf), String> {
+    match s.split_once('=') {
+        Some((name, path)) if !name.is_empty() && !path.is_empty() => {
+            Ok((name.to_string(), PathBuf::from(path)))
+        }
+        _ => Err(format!("expected NAME=FILE.wasm, got {s:?}")),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = tokio::runtime::Runtime::new()
+        .context("cannot start the async runtime")
+        .and_then(|rt| {
+            rt.block_on(async {
+                match cli.command {
+                    Command::Master(args) => master(args).await,
+                    Command::Worker(args) => worker(args).await,
+                }
+            })
+        });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cdn-host: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn master(args: MasterArgs) -> Result<()> {
+    let mut plugins = Vec::new();
+    for (name, path) in &args.plugins {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read plugin {name} from {}", path.display()))?;
+        plugins.push((name.clone(), bytes));
+    }
+    let config = MasterConfig {
+        lease_ttl: args.lease_ttl,
+        max_attempts: args.max_attempts,
+        plugins,
+        max_upload: args.max_upload_mib << 20,
+        ..MasterConfig::default()
+    };
+    let data = args.data.clone();
+    let master = tokio::task::spawn_blocking(move || Master::open(&data, config))
+        .await
+        .context("opening the data folder failed")?
+        .with_context(|| format!("cannot open the data folder {}", args.data.display()))?;
+    let serving = master
+        .serve(args.listen, &args.certs)
+        .await
+        .with_context(|| format!("cannot serve on {}", args.listen))?;
+    tracing::info!(
+        addr = %serving.local_addr(),
+        data = %args.data.display(),
+        lease_ttl = %humantime::format_duration(args.lease_ttl),
+        max_attempts = args.max_attempts,
+        "master ready"
+    );
+    let mut signals = Signals::new()?;
+    let which = signals.next().await;
+    tracing::info!("{which}: stopping");
+    serving.shutdown().await;
+    Ok(())
+}
+
+async fn worker(args: WorkerArgs) -> Result<()> {
+    let cache = match args.cache {
+        Some(dir) => dir,
+        None => cdn_runtime::default_cache_root().unwrap_or_else(|| PathBuf::from("./cdn-cache")),
+    };
+    let concurrency = match args.concurrency {
+        Some(n) => usize::from(n),
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let mut config = WorkerConfig::new(args.master, args.certs, cache);
+    config.name = args.name;
+    config.concurrency = concurrency;
+    config.plugins = args.plugins;
+    config.limits.memory_bytes = usize::try_from(args.plugin_memory_mib << 20)
+        .context("--plugin-memory-mib is too large for this machine")?;
+    config.limits.time = args.plugin_time;
+
+    let (stop_tx, stop_rx) = watch::channel(Stop::Run);
+    let mut signals = Signals::new()?;
+    let work = cdn_host::worker::run(config, stop_rx);
+    tokio::pin!(work);
+    let summary = loop {
+        tokio::select! {
+            result = &mut work => break result?,
+            which = signals.next() => {
+                let next = if *stop_tx.borrow() == Stop::Run {
+                    tracing::info!("{which}: finishing the tasks held, then stopping (again to hand them back now)");
+                    Stop::Drain
+                } else {
+                    tracing::info!("{which}: handing the tasks held back to the master");
+                    Stop::HandBack
+                };
+                stop_tx.send_replace(next);
+            }
+        }
+    };
+    tracing::info!(
+        done = summary.done,
+        failed = summary.failed,
+        dropped = summary.dropped,
+        "worker stopped"
+    );
+    Ok(())
+}
+
+/// SIGINT and SIGTERM, whichever comes.
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Signals> {
+        let listen = |kind| signal(kind).context("cannot listen for signals");
+        Ok(Signals {
+            int: listen(SignalKind::interrupt())?,
+            term: listen(SignalKind::terminate())?,
+        })
+    }
+
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.int.recv() => "SIGINT",
+            _ = self.term.recv() => "SIGTERM",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn named_plugins_parse() {
+        assert_eq!(
+            parse_named_plugin("stamp=./p/stamp.wasm"),
+            Ok(("stamp".to_string(), PathBuf::from("./p/stamp.wasm")))
+        );
+        for bad in ["stamp", "=x.wasm", "stamp="] {
+            assert!(parse_named_plugin(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,127 @@
+//! End to end with the real binaries, where time matters: lease extension, a worker that stops
+//! responding (SIGSTOP), a master killed and restarted, and a worker stopped with SIGTERM.
+//! The tasks use a test plugin that runs for as many milliseconds as its input says.
+
+mod e2e_support;
+
+use e2e_support::*;
+use std::time::{Duration, Instant};
+
+/// Adds the slow plugin as `slow` and registers `ids`, each running `ms` milliseconds.
+fn register_slow(c: &Cluster, ids: &[&str], ms: u32) {
+    let wasm = c.file("slow.wasm", &slow_plugin::wasm());
+    c.cdn(&["plugin", "add", "slow", path_str(&wasm)]).ok();
+    let source = c.file(&format!("slow-{ms}.txt"), ms.to_string().as_bytes());
+    for id in ids {
+        c.cdn(&["register", id, path_str(&source), "--plugin", "slow"])
+            .ok();
+    }
+}
+
+#[test]
+fn the_slow_plugin_takes_its_time() {
+    let runtime = cdn_runtime::Runtime::with_cache_dir(Default::default(), None).unwrap();
+    let plugin = runtime.load(&slow_plugin::wasm()).unwrap();
+    let start = Instant::now();
+    let out = plugin.run::<&str>(&[], b"300").unwrap();
+    assert!(start.elapsed() >= Duration::from_millis(300));
+    assert!(out.starts_with(b"\x89PNG"));
+    assert_eq!(cdn_samples::decode_rgb(&out).unwrap().width, 2);
+}
+
+#[test]
+fn a_worker_extends_its_lease_while_it_works() {
+    let c = Cluster::new();
+    let _master = c.master(&["--lease-ttl", "1s"]);
+    register_slow(&c, &["long"], 3500);
+    let _worker = c.worker("w1", 1, &[]);
+    c.cdn(&["wait", "long", "--timeout", "60s"]).ok();
+    let view = c.query("long");
+    assert_eq!(view["status"], "done", "{view:#}");
+    assert_eq!(view["attempts"], 1, "the lease never expired: {view:#}");
+}
+
+#[test]
+fn a_stopped_worker_loses_its_task_and_its_late_result_is_refused() {
+    let c = Cluster::new();
+    let _master = c.master(&["--lease-ttl", "2s"]);
+    register_slow(&c, &["s"], 4000);
+    let a = c.worker("w1", 1, &[]);
+    c.wait_until("s", "leased by w1", |v| v["lease"]["worker"] == "w1");
+    a.signal("STOP");
+
+    // The lease expires; another worker takes the task and finishes it.
+    let _b = c.worker("w2", 1, &[]);
+    c.wait_until("s", "leased by w2", |v| v["lease"]["worker"] == "w2");
+    a.signal("CONT");
+    a.wait_log("lease lost", BOUND);
+    c.cdn(&["wait", "s", "--timeout", "60s"]).ok();
+    let view = c.query("s");
+    assert_eq!(view["status"], "done", "{view:#}");
+    assert_eq!(view["made_by"], "w2");
+    assert_eq!(view["attempts"], 2);
+
+    // The first worker is still of use.
+    let img = c.file("after.jpg", &jpeg(320, 240, 1));
+    c.cdn(&["register", "after.jpg", path_str(&img)]).ok();
+    c.cdn(&["wait", "after.jpg", "--timeout", "60s"]).ok();
+}
+
+#[test]
+fn a_master_killed_and_restarted_loses_nothing_acknowledged() {
+    let c = Cluster::new();
+    let mut master = c.master(&["--lease-ttl", "5s"]);
+    let ids: Vec<String> = (0..6).map(|i| format!("t{i}")).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    register_slow(&c, &ids, 1500);
+    let _worker = c.worker("w1", 2, &[]);
+    // Wait until some are leased (and maybe some done), then kill the master mid-flight.
+    let start = Instant::now();
+    loop {
+        let stats = c.cdn(&["stats", "--json"]).ok().json();
+        if stats["counts"]["leased"].as_u64() >= Some(1) {
+            break;
+        }
+        assert!(start.elapsed() < BOUND, "nothing was leased: {stats}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    master.signal("KILL");
+    master.wait_exit(Duration::from_secs(10));
+    drop(master);
+
+    let _master = c.master(&["--lease-ttl", "5s"]);
+    let mut args = vec!["wait"];
+    args.extend(&ids);
+    args.extend(["--timeout", "90s"]);
+    c.cdn(&args).ok();
+    let list = c.cdn(&["list", "--json"]).ok().json();
+    let images = list["images"].as_array().expect("images");
+    assert_eq!(images.len(), ids.len(), "{list:#}");
+    assert!(images.iter().all(|v| v["status"] == "done"), "{list:#}");
+}
+
+#[test]
+fn sigterm_lets_a_worker_finish_and_a_second_hands_back() {
+    let c = Cluster::new();
+    let _master = c.master(&[]);
+    register_slow(&c, &["finish"], 1500);
+    let mut w = c.worker("w1", 1, &[]);
+    c.wait_until("finish", "leased", |v| v["status"] == "leased");
+    w.signal("TERM");
+    let status = w.wait_exit(Duration::from_secs(30));
+    assert!(status.success(), "{status}: {}", w.log());
+    assert_eq!(c.query("finish")["status"], "done");
+
+    // Twice: the task goes back to the queue at once, not after its lease.
+    register_slow(&c, &["handed"], 20_000);
+    let mut w = c.worker("w2", 1, &[]);
+    c.wait_until("handed", "leased", |v| v["status"] == "leased");
+    w.signal("TERM");
+    std::thread::sleep(Duration::from_millis(300));
+    w.signal("TERM");
+    let status = w.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "{status}: {}", w.log());
+    let view = c.query("handed");
+    assert_eq!(view["status"], "pending", "{view:#}");
+    assert_eq!(view["last_error"]["kind"], "worker_stopped", "{view:#}");
+}

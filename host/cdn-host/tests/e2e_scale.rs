@@ -1,0 +1,43 @@
+//! End to end with the real binaries: two workers share fifty images; each is made exactly once.
+
+mod e2e_support;
+
+use e2e_support::*;
+
+#[test]
+fn two_workers_fifty_images_each_done_exactly_once() {
+    let c = Cluster::new();
+    let _master = c.master(&[]);
+    let dir = c.path("photos");
+    std::fs::create_dir_all(&dir).unwrap();
+    let ids: Vec<String> = (0..50).map(|i| format!("img_{i:03}.jpg")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        std::fs::write(dir.join(id), jpeg(480, 360, i as u64)).unwrap();
+    }
+    let registered = c.cdn(&["register", "--dir", path_str(&dir)]).ok();
+    assert!(registered.stdout.contains("50 new") || registered.stderr.contains("50 new"));
+
+    let w1 = c.worker("w1", 2, &[]);
+    let w2 = c.worker("w2", 2, &[]);
+    let mut args = vec!["wait", "--timeout", "90s"];
+    args.extend(ids.iter().map(String::as_str));
+    c.cdn(&args).ok();
+
+    let list = c.cdn(&["list", "--json"]).ok().json();
+    let images = list["images"].as_array().expect("images");
+    assert_eq!(images.len(), 50);
+    for view in images {
+        assert_eq!(view["status"], "done", "{view:#}");
+        assert_eq!(view["attempts"], 1, "{view:#}");
+        assert!(view["made_by"] == "w1" || view["made_by"] == "w2", "{view:#}");
+    }
+    // One plugin call per image across both workers.
+    let calls = |log: String| log.lines().filter(|l| l.contains("working")).count();
+    assert_eq!(calls(w1.log()) + calls(w2.log()), 50);
+    // Every thumbnail is a valid image that fits the box.
+    for id in &ids {
+        let out = c.path(&format!("{id}.thumb"));
+        c.cdn(&["fetch", id, "-o", path_str(&out)]).ok();
+        assert_eq!(assert_thumbnail_fits(&std::fs::read(&out).unwrap(), 256, 256), (256, 192));
+    }
+}

@@ -1,0 +1,207 @@
+//! End to end with the real binaries: the seed's walk-through (section 2.C), a custom plugin
+//! added while a worker runs, bad input over the wire, roles, and wrong certificates.
+
+mod e2e_support;
+
+use cdn_certs::Role;
+use cdn_proto::{kind, to_header, Request};
+use cdn_transport::{Client, Frame, Identity};
+use e2e_support::*;
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+
+#[test]
+fn the_seed_walk_through() {
+    let c = Cluster::new();
+    let _master = c.master(&[]);
+    let a = c.file("img_100.jpg", &jpeg(1600, 1200, 1));
+    let b = c.file("img_101.jpg", &jpeg(900, 1400, 2));
+    c.cdn(&["register", "img_100.jpg", path_str(&a)]).ok();
+    c.cdn(&["register", "img_101.jpg", path_str(&b), "--width", "128", "--height", "128"])
+        .ok();
+    assert_eq!(c.query("img_100.jpg")["status"], "pending");
+
+    let _worker = c.worker("w1", 2, &[]);
+    c.cdn(&["wait", "img_100.jpg", "img_101.jpg", "--timeout", "60s"])
+        .ok();
+
+    let view = c.query("img_100.jpg");
+    assert_eq!(view["status"], "done", "{view:#}");
+    assert_eq!(view["made_by"], "w1");
+    assert_eq!(view["attempts"], 1);
+    let location = view["thumbnail"]["location"].as_str().expect("a location");
+    assert!(std::path::Path::new(location).exists(), "{location}");
+
+    let out = c.path("out/img_100_thumb.jpg");
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+    c.cdn(&["fetch", "img_100.jpg", "-o", path_str(&out)]).ok();
+    let bytes = std::fs::read(&out).unwrap();
+    assert_eq!(assert_thumbnail_fits(&bytes, 256, 256), (256, 192));
+    assert_eq!(
+        (view["thumbnail"]["width"].as_u64(), view["thumbnail"]["height"].as_u64()),
+        (Some(256), Some(192))
+    );
+    let out = c.path("out/img_101_thumb.jpg");
+    c.cdn(&["fetch", "img_101.jpg", "-o", path_str(&out)]).ok();
+    assert_thumbnail_fits(&std::fs::read(&out).unwrap(), 128, 128);
+
+    let list = c.cdn(&["list", "--status", "done", "--json"]).ok().json();
+    assert_eq!(list["images"].as_array().map(Vec::len), Some(2));
+    let stats = c.cdn(&["stats", "--json"]).ok().json();
+    assert_eq!(stats["counts"]["done"], 2);
+    assert_eq!(stats["workers_connected"], 1);
+}
+
+#[test]
+fn a_custom_plugin_is_used_without_restarting_the_worker() {
+    let c = Cluster::new();
+    let _master = c.master(&[]);
+    let _worker = c.worker("w1", 1, &[]);
+    let stamp = c.file("stamp.wasm", cdn_plugin_bundle::STAMP);
+    let added = c.cdn(&["plugin", "add", "stamp", path_str(&stamp)]).ok();
+    let hash = hex::encode(Sha256::digest(cdn_plugin_bundle::STAMP));
+    assert!(added.stdout.contains(&hash), "{}", added.stdout);
+    let listed = c.cdn(&["plugin", "list", "--json"]).ok().json();
+    assert!(listed.to_string().contains(&hash), "{listed}");
+
+    let img = c.file("cat.jpg", &jpeg(800, 600, 3));
+    c.cdn(&["register", "cat.jpg", path_str(&img), "--plugin", "stamp"])
+        .ok();
+    c.cdn(&["wait", "cat.jpg", "--timeout", "60s"]).ok();
+    let view = c.query("cat.jpg");
+    assert_eq!(view["status"], "done", "{view:#}");
+    assert_eq!(view["plugin"]["name"], "stamp");
+    assert_eq!(view["plugin"]["hash"], hash.as_str());
+    let out = c.path("cat_thumb.jpg");
+    c.cdn(&["fetch", "cat.jpg", "-o", path_str(&out)]).ok();
+    cdn_samples::decode_rgb(&std::fs::read(&out).unwrap()).expect("the stamped thumbnail decodes");
+    // The worker fetched the plugin from the master and cached it on disk under its hash.
+    assert!(c.path(&format!("cache-w1/plugins/{hash}.wasm")).exists());
+}
+
+#[test]
+fn bad_input_over_the_wire() {
+    let c = Cluster::new();
+    let _master = c.master(&["--max-upload-mib", "1"]);
+    let good = c.file("good.jpg", &jpeg(640, 480, 4));
+    let other = c.file("other.jpg", &jpeg(640, 480, 5));
+
+    // Ids that are not ids.
+    for bad in ["../x", ".hidden", "a/b", "with space", &"x".repeat(129)] {
+        let r = c.cdn(&["register", bad, path_str(&good)]);
+        assert_eq!(r.code, 3, "{bad}: {}", r.stderr);
+        assert!(r.stderr.contains(kind::INVALID_ID), "{bad}: {}", r.stderr);
+    }
+    // Same id: same bytes is a no-op, other bytes a conflict.
+    c.cdn(&["register", "good.jpg", path_str(&good)]).ok();
+    let again = c.cdn(&["register", "good.jpg", path_str(&good)]).ok();
+    assert!(again.stdout.contains("already registered"), "{}", again.stdout);
+    let conflict = c.cdn(&["register", "good.jpg", path_str(&other)]);
+    assert_eq!(conflict.code, 3);
+    assert!(conflict.stderr.contains(kind::CONFLICT), "{}", conflict.stderr);
+    // Over the upload cap (1 MiB here).
+    let big = c.file("big.bin", &vec![7u8; 2 << 20]);
+    let too_large = c.cdn(&["register", "big.jpg", path_str(&big)]);
+    assert_eq!(too_large.code, 3, "{}", too_large.stderr);
+    assert!(too_large.stderr.contains("too_large"), "{}", too_large.stderr);
+    // Unknown things.
+    let r = c.cdn(&["query", "nobody.jpg"]);
+    assert_eq!(r.code, 3);
+    assert!(r.stderr.contains(kind::NOT_FOUND), "{}", r.stderr);
+    let r = c.cdn(&["fetch", "good.jpg", "-o", path_str(&c.path("x.jpg"))]);
+    assert_eq!(r.code, 3);
+    assert!(r.stderr.contains(kind::NOT_DONE), "{}", r.stderr);
+    assert!(!c.path("x.jpg").exists());
+
+    // Corrupt and non-images end `failed` with the plugin's message; the worker carries on.
+    let mut truncated = jpeg(640, 480, 6);
+    truncated.truncate(truncated.len() / 3);
+    let truncated = c.file("truncated.jpg", &truncated);
+    let text = c.file("notes.txt", b"these are not the pixels you are looking for");
+    c.cdn(&["register", "truncated.jpg", path_str(&truncated)]).ok();
+    c.cdn(&["register", "notes.jpg", path_str(&text)]).ok();
+    let worker = c.worker("w1", 1, &[]);
+    let r = c.cdn(&["wait", "truncated.jpg", "notes.jpg", "good.jpg", "--timeout", "60s"]);
+    assert_eq!(r.code, 5, "some failed: {}\n{}", r.stdout, r.stderr);
+    for id in ["truncated.jpg", "notes.jpg"] {
+        let view = c.query(id);
+        assert_eq!(view["status"], "failed", "{view:#}");
+        assert_eq!(view["attempts"], 1, "a plugin's verdict is final: {view:#}");
+        assert_eq!(view["last_error"]["kind"], "plugin_error", "{view:#}");
+        let message = view["last_error"]["message"].as_str().unwrap_or_default();
+        assert!(!message.is_empty(), "{view:#}");
+    }
+    assert_eq!(c.query("good.jpg")["status"], "done");
+    let after = c.file("after.jpg", &jpeg(320, 240, 7));
+    c.cdn(&["register", "after.jpg", path_str(&after)]).ok();
+    c.cdn(&["wait", "after.jpg", "--timeout", "60s"]).ok();
+    assert!(!worker.log().contains("panicked"), "{}", worker.log());
+}
+
+/// A real master process; the certificates' roles decide what each peer may call.
+#[test]
+fn roles_are_enforced_by_the_master() {
+    let c = Cluster::new();
+    let _master = c.master(&[]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        tokio::time::timeout(BOUND, async {
+            let connect = |role, name| {
+                let identity = Identity::load(&c.certs(), role, name).expect("identity");
+                let addr = c.addr();
+                async move {
+                    Client::connect_to(&addr, &identity, Duration::from_secs(5))
+                        .await
+                        .expect("connect")
+                }
+            };
+            let frame = |request: &Request, body: &[u8]| Frame {
+                header: to_header(request).unwrap(),
+                body: body.to_vec(),
+            };
+            let client = connect(Role::Client, None).await;
+            let worker = connect(Role::Worker, Some("w1")).await;
+            let lease = frame(&Request::Lease { wait_ms: 0 }, b"");
+            let register = frame(
+                &Request::Register {
+                    id: "x.jpg".into(),
+                    plugin: "thumbnail".into(),
+                    params: Default::default(),
+                },
+                b"bytes",
+            );
+            let refused = client.request(&lease).await.expect("a response");
+            assert_eq!(refused.as_error().map(|e| e.0), Some(kind::FORBIDDEN));
+            let refused = worker.request(&register).await.expect("a response");
+            assert_eq!(refused.as_error().map(|e| e.0), Some(kind::FORBIDDEN));
+            // Each may do its own job.
+            assert!(client.request(&register).await.unwrap().as_error().is_none());
+            assert!(worker.request(&lease).await.unwrap().as_error().is_none());
+        })
+        .await
+        .expect("bounded");
+    });
+    assert_eq!(c.query("x.jpg")["status"], "leased");
+}
+
+#[test]
+fn wrong_or_missing_certificates_are_refused_with_a_clear_error() {
+    let c = Cluster::new();
+    let _master = c.master(&[]);
+    // Certificates from another CA.
+    let other = tempfile::tempdir().unwrap();
+    cdn_certs::init(&cdn_certs::InitOptions::new(other.path())).unwrap();
+    let mut worker = c.worker("w1", 1, &["--certs", path_str(other.path())]);
+    let status = worker.wait_exit(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(1));
+    let log = worker.log();
+    assert!(log.contains("refused") || log.contains("unknown CA"), "{log}");
+
+    let r = c.cdn(&["--certs", path_str(other.path()), "stats"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    // A folder without certificates.
+    let empty = tempfile::tempdir().unwrap();
+    let mut worker = c.worker("w2", 1, &["--certs", path_str(empty.path())]);
+    assert_eq!(worker.wait_exit(Duration::from_secs(30)).code(), Some(1));
+    assert!(worker.log().contains("worker-w2.pem"), "{}", worker.log());
+}
