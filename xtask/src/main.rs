@@ -49,6 +49,9 @@ fn main() -> Result<()> {
     match cli.command {
         Cmd::Test { args } => {
             build_plugins()?;
+            // Every binary first: the end-to-end tests of one crate run the binaries of others
+            // (`cdn-host`'s tests run `cdn`), found beside their own.
+            run(&mut cargo(&["build", "--release", "--workspace", "--bins"]))?;
             let mut cmd = cargo(&["test", "--release", "--workspace"]);
             cmd.args(&args);
             run(&mut cmd)
