@@ -114,12 +114,16 @@ fn main() -> ExitCode {
     let result = tokio::runtime::Runtime::new()
         .context("cannot start the async runtime")
         .and_then(|rt| {
-            rt.block_on(async {
+            let result = rt.block_on(async {
                 match cli.command {
                     Command::Master(args) => master(args).await,
                     Command::Worker(args) => worker(args).await,
                 }
-            })
+            });
+            // A plugin call of a task handed back may still be running on a blocking thread:
+            // do not wait for it (the master has the task back).
+            rt.shutdown_timeout(Duration::from_millis(500));
+            result
         });
     match result {
         Ok(()) => ExitCode::SUCCESS,

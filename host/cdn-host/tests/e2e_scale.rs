@@ -29,7 +29,10 @@ fn two_workers_fifty_images_each_done_exactly_once() {
     for view in images {
         assert_eq!(view["status"], "done", "{view:#}");
         assert_eq!(view["attempts"], 1, "{view:#}");
-        assert!(view["made_by"] == "w1" || view["made_by"] == "w2", "{view:#}");
+        assert!(
+            view["made_by"] == "w1" || view["made_by"] == "w2",
+            "{view:#}"
+        );
     }
     // One plugin call per image across both workers.
     let calls = |log: String| log.lines().filter(|l| l.contains("working")).count();
@@ -38,6 +41,9 @@ fn two_workers_fifty_images_each_done_exactly_once() {
     for id in &ids {
         let out = c.path(&format!("{id}.thumb"));
         c.cdn(&["fetch", id, "-o", path_str(&out)]).ok();
-        assert_eq!(assert_thumbnail_fits(&std::fs::read(&out).unwrap(), 256, 256), (256, 192));
+        assert_eq!(
+            assert_thumbnail_fits(&std::fs::read(&out).unwrap(), 256, 256),
+            (256, 192)
+        );
     }
 }

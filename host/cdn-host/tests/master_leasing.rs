@@ -473,9 +473,14 @@ async fn an_abandoned_poll_takes_no_work() {
             .await
             .expect("register");
         let started = Instant::now();
-        let (grant, _) = lease(&worker, 5_000).await.expect("the image is free to lease");
+        let (grant, _) = lease(&worker, 5_000)
+            .await
+            .expect("the image is free to lease");
         assert_eq!(grant.image_id, "a.jpg");
-        assert_eq!(grant.attempt, 1, "no attempt was spent on the abandoned poll");
+        assert_eq!(
+            grant.attempt, 1,
+            "no attempt was spent on the abandoned poll"
+        );
         assert!(started.elapsed() < Duration::from_secs(2));
         let _ = quitter;
     })

@@ -304,7 +304,14 @@ mod tests {
         let (addr, name) = resolve_master("localhost:4433").await.unwrap();
         assert!(addr.ip().is_loopback());
         assert_eq!(name, "localhost");
-        for bad in ["", "4433", "localhost", "localhost:http", ":4433", "127.0.0.1:99999"] {
+        for bad in [
+            "",
+            "4433",
+            "localhost",
+            "localhost:http",
+            ":4433",
+            "127.0.0.1:99999",
+        ] {
             let err = resolve_master(bad).await.unwrap_err();
             assert!(matches!(err, ClientError::Address { .. }), "{bad}: {err}");
         }

@@ -6,6 +6,10 @@
 //!       < image > stamp
 //! ```
 //!
+//! It also takes the box flags every imagecdn master passes (`--width W --height H --fit F`, see
+//! `cdn-proto`'s `Params::args`), so it can be named at registration: the square's side is the
+//! smaller of W and H, and `--fit` may be `contain` or `cover` (a stamp always fills its square).
+//!
 //! Defaults: 256 px, an 8 px white frame, JPEG quality 80. Decoding (with EXIF orientation and
 //! the size limit), cropping and encoding are reused from the `thumbnail` library; this file
 //! only reads its flags and paints the frame. Errors: one line on stderr, exit code 1 for a bad
@@ -84,12 +88,21 @@ fn parse(args: &[String]) -> Result<Stamp, String> {
         format: Format::Jpeg,
         quality: 80,
     };
+    let mut box_side = None;
     let mut args = args.iter();
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
         let bad = |v: &str| format!("bad value {v:?} for {flag}");
         match flag.as_str() {
             "--size" => stamp.size = number(value()?, 1, 16384).ok_or_else(|| bad(flag))?,
+            "--width" | "--height" => {
+                let side = number(value()?, 1, 16384).ok_or_else(|| bad(flag))?;
+                box_side = Some(box_side.map_or(side, |s: u32| s.min(side)));
+            }
+            "--fit" => match value()?.as_str() {
+                "contain" | "cover" => {}
+                other => return Err(bad(other)),
+            },
             "--border" => stamp.border = number(value()?, 0, 16384).ok_or_else(|| bad(flag))?,
             "--quality" => stamp.quality = number(value()?, 1, 100).ok_or_else(|| bad(flag))? as u8,
             "--color" => {
@@ -105,6 +118,11 @@ fn parse(args: &[String]) -> Result<Stamp, String> {
             }
             other => return Err(format!("unknown flag {other}")),
         }
+    }
+    if let Some(side) = box_side {
+        stamp.size = side;
+        // A frame in proportion to the square when the box decides its size.
+        stamp.border = stamp.border.min(side.saturating_sub(1) / 2);
     }
     if stamp.border * 2 >= stamp.size {
         return Err("--border must be less than half of --size".into());

@@ -95,11 +95,40 @@ fn defaults_give_a_256_jpeg_and_orientation_is_applied() {
     );
 }
 
+/// The flags a master passes to every plugin (`cdn-proto`'s `Params::args`).
+#[test]
+fn takes_the_box_flags_a_master_passes() {
+    let input = jpeg(&photo(900, 600, 2), 90, &JpegOptions::default()).expect("encodes");
+    let args = [
+        "--width",
+        "200",
+        "--height",
+        "150",
+        "--fit",
+        "contain",
+        "--format",
+        "jpeg",
+        "--quality",
+        "80",
+    ];
+    let (code, out, err) = stamp(&args, &input);
+    assert_eq!(code, 0, "{err}");
+    let img = decode(&out).expect("JPEG decodes");
+    assert_eq!(
+        (img.format, img.image.width, img.image.height),
+        ("jpeg", 150, 150)
+    );
+}
+
 #[test]
 fn refuses_bad_arguments_with_exit_code_2() {
     let input = png(&photo(64, 64, 1).to_rgba(), &PngOptions::default()).expect("encodes");
     for (args, message) in [
-        (&["--width", "10"][..], "unknown flag --width"),
+        (
+            &["--height", "10", "--shadow", "2"][..],
+            "unknown flag --shadow",
+        ),
+        (&["--fit", "stretch"][..], "bad value \"stretch\" for --fit"),
         (&["--color", "green"][..], "bad value \"green\" for --color"),
         (&["--size"][..], "--size needs a value"),
         (&["--size", "20", "--border", "10"][..], "less than half"),

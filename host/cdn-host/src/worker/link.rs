@@ -50,9 +50,8 @@ impl Link {
         if let Some(client) = current.as_ref() {
             return Ok(client.clone());
         }
-        let client = Arc::new(
-            Client::connect_to(&self.master, &self.identity, self.connect_timeout).await?,
-        );
+        let client =
+            Arc::new(Client::connect_to(&self.master, &self.identity, self.connect_timeout).await?);
         tracing::info!(master = %self.master, "connected to the master");
         *current = Some(client.clone());
         Ok(client)
@@ -63,10 +62,12 @@ impl Link {
     pub async fn first_connect(&self) -> Result<(), ClientError> {
         match self.client().await {
             Ok(_) => Ok(()),
-            Err(e @ (ClientError::Refused { .. }
-            | ClientError::Tls(_)
-            | ClientError::NotAMaster { .. }
-            | ClientError::Address { .. })) => Err(e),
+            Err(
+                e @ (ClientError::Refused { .. }
+                | ClientError::Tls(_)
+                | ClientError::NotAMaster { .. }
+                | ClientError::Address { .. }),
+            ) => Err(e),
             Err(e) => {
                 tracing::warn!(master = %self.master, "master not reachable yet, will retry: {e}");
                 Ok(())

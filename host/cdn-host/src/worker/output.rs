@@ -46,7 +46,10 @@ mod tests {
             })
         );
         let png = cdn_samples::png(&img.to_rgba(), &Default::default()).unwrap();
-        assert_eq!(inspect(&png).map(|m| (m.format, m.width)), Some(("png", 40)));
+        assert_eq!(
+            inspect(&png).map(|m| (m.format, m.width)),
+            Some(("png", 40))
+        );
     }
 
     #[test]

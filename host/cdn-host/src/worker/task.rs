@@ -8,9 +8,9 @@ use super::output;
 use super::plugins::Plugins;
 use super::{reached, Stop};
 use crate::blobs::BlobId;
+use crate::clock::now_ms;
 use cdn_proto::{kind, CompleteResponse, ExtendResponse, FailResponse, LeaseGrant, Request};
 use cdn_runtime::RunError;
-use crate::clock::now_ms;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -171,7 +171,9 @@ async fn hand_back(link: &Link, grant: &LeaseGrant) {
     };
     match link.call::<FailResponse>(&request, Vec::new()).await {
         Ok(_) => tracing::info!(image = %grant.image_id, "handed back"),
-        Err(e) => tracing::warn!(image = %grant.image_id, "could not hand back (the lease will expire): {e}"),
+        Err(e) => {
+            tracing::warn!(image = %grant.image_id, "could not hand back (the lease will expire): {e}")
+        }
     }
 }
 

@@ -130,7 +130,11 @@ impl Ran {
     }
 
     pub fn ok(self) -> Ran {
-        assert_eq!(self.code, 0, "stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
@@ -293,12 +297,17 @@ impl Cluster {
 
     /// Runs `cdn` against this cluster's master with the default client identity.
     pub fn cdn(&self, args: &[&str]) -> Ran {
+        self.cdn_with_certs(&self.certs(), args)
+    }
+
+    /// Runs `cdn` against this cluster's master with the certificates in `certs`.
+    pub fn cdn_with_certs(&self, certs: &Path, args: &[&str]) -> Ran {
         let mut command = Command::new(cdn_bin());
         command
             .arg("--master")
             .arg(self.addr())
             .arg("--certs")
-            .arg(self.certs())
+            .arg(certs)
             .arg("--connect-timeout")
             .arg("5s")
             .args(args);
@@ -323,7 +332,10 @@ impl Cluster {
             if pred(&view) {
                 return view;
             }
-            assert!(start.elapsed() < BOUND, "{id} never became {what}: {view:#}");
+            assert!(
+                start.elapsed() < BOUND,
+                "{id} never became {what}: {view:#}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -341,16 +353,26 @@ impl Cluster {
 
 /// A photo-like JPEG of `width` x `height` (different for each seed).
 pub fn jpeg(width: u32, height: u32, seed: u64) -> Vec<u8> {
-    cdn_samples::jpeg(&cdn_samples::photo(width, height, seed), 85, &Default::default())
-        .expect("encode jpeg")
+    cdn_samples::jpeg(
+        &cdn_samples::photo(width, height, seed),
+        85,
+        &Default::default(),
+    )
+    .expect("encode jpeg")
 }
 
 /// Checks that `bytes` decode as an image that fits `w` x `h`; returns its size.
 pub fn assert_thumbnail_fits(bytes: &[u8], w: u32, h: u32) -> (u32, u32) {
     let decoded = cdn_samples::decode_rgb(bytes).expect("the thumbnail decodes");
     let (tw, th) = (decoded.width, decoded.height);
-    assert!(tw <= w && th <= h && tw > 0 && th > 0, "{tw}x{th} does not fit {w}x{h}");
-    assert!(tw == w || th == h, "{tw}x{th} does not touch the {w}x{h} box");
+    assert!(
+        tw <= w && th <= h && tw > 0 && th > 0,
+        "{tw}x{th} does not fit {w}x{h}"
+    );
+    assert!(
+        tw == w || th == h,
+        "{tw}x{th} does not touch the {w}x{h} box"
+    );
     (tw, th)
 }
 
