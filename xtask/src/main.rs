@@ -1,9 +1,13 @@
 //! `cargo xtask`: the project's commands, so that a fresh clone needs nothing but rustup/cargo.
 //!
+//! - `cargo xtask demo`  builds everything, then runs master + two workers + client on sample
+//!   photos, and the same photos through the local runners (`demo.rs`).
 //! - `cargo xtask test`  installs the wasm target if missing, builds every plugin, runs all tests.
 //! - `cargo xtask lint`  `cargo fmt --check` and clippy with warnings denied.
 //! - `cargo xtask bench` builds in release and prints the benchmark figures.
 //! - `cargo xtask build` builds the plugins and the binaries in release.
+
+mod demo;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -24,6 +28,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Build everything, then show the networked mode and the local runners on sample photos
+    /// (in target/demo; every process stopped at the end, also on Ctrl-C).
+    Demo {
+        /// Use the binaries already in target/release.
+        #[arg(long)]
+        no_build: bool,
+    },
     /// Install the wasm target if missing, build every plugin, run the whole test suite.
     Test {
         /// Extra arguments passed to `cargo test` (e.g. a test name filter after `--`).
@@ -42,11 +53,27 @@ enum Cmd {
     Build,
 }
 
-fn main() -> Result<()> {
-    let cli = Cli::parse();
+fn main() -> std::process::ExitCode {
+    match xtask(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn xtask(cli: Cli) -> Result<()> {
     let root = workspace_root()?;
     std::env::set_current_dir(&root).with_context(|| format!("cd {}", root.display()))?;
     match cli.command {
+        Cmd::Demo { no_build } => {
+            if !no_build {
+                build_plugins()?;
+                run(&mut cargo(&["build", "--release", "--workspace", "--bins"]))?;
+            }
+            demo::run(&root)
+        }
         Cmd::Test { args } => {
             build_plugins()?;
             // Every binary first: the end-to-end tests of one crate run the binaries of others

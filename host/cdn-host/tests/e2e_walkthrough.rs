@@ -248,5 +248,8 @@ fn wrong_or_missing_certificates_are_refused_with_a_clear_error() {
     let mut worker = c.worker("w2", 1, &["--certs", path_str(empty.path())]);
     assert_eq!(worker.wait_exit(Duration::from_secs(30)).code(), Some(1));
     let log = worker.log();
-    assert!(log.contains("is missing") && log.contains("cdn-certs init"), "{log}");
+    assert!(
+        log.contains("is missing") && log.contains("cdn-certs init"),
+        "{log}"
+    );
 }
