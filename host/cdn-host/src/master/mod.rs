@@ -76,6 +76,11 @@ impl Master {
             path: data_dir.display().to_string(),
             source,
         })?;
+        // Absolute, so that the blob locations the master reports mean the same from anywhere.
+        let data_dir = &std::fs::canonicalize(data_dir).map_err(|source| MasterError::DataDir {
+            path: data_dir.display().to_string(),
+            source,
+        })?;
         // One master per data folder: the blob store clears temporary files on open, and two
         // masters would lease the same queue. The lock goes when the process does.
         let lock_path = data_dir.join("master.lock");
