@@ -1,9 +1,7 @@
 //! Shared by the tests: run the `cdn` binary with a time bound, certificates in a temporary
-//! folder, and a fake master.
+//! folder. (The commands against a real master are tested in host/cdn-host's `e2e_client`.)
 
 #![allow(dead_code)]
-
-pub mod fake_master;
 
 use std::io::Read;
 use std::path::Path;
