@@ -97,7 +97,8 @@ pub(crate) async fn register(
                 if existing_source != source {
                     differs.push("bytes");
                 }
-                if existing_params_json != params_json {
+                // The registry stores params canonically (sorted keys): compare values.
+                if serde_json::from_str::<Params>(&existing_params_json).ok() != Some(params) {
                     differs.push("params");
                 }
                 if existing_plugin_name != plugin || existing_plugin_hash != plugin_hash {
