@@ -2,12 +2,13 @@
 //! plugin on empty input (instantiation plus its argument parsing and error path).
 
 use crate::measure::median;
-use anyhow::Result;
+use crate::report::Report;
+use anyhow::{Context, Result};
 use std::time::Duration;
 
 const CALLS: u32 = 2000;
 
-pub fn report(runs: usize) -> Result<()> {
+pub fn report(out: &mut Report, runs: usize) -> Result<()> {
     let runtime = cdn_runtime::Runtime::new(cdn_runtime::Limits::default())?;
     let empty = runtime.load(&wat::parse_str(
         r#"(module (memory (export "memory") 1) (func (export "_start")))"#,
@@ -21,15 +22,18 @@ pub fn report(runs: usize) -> Result<()> {
             }
         }) / CALLS
     };
+    empty
+        .run::<&str>(&[], b"")
+        .context("the trivial module does not run")?;
     let trivial = per_call(&|| {
-        empty.run::<&str>(&[], b"").expect("trivial module runs");
+        let _ = empty.run::<&str>(&[], b"");
     });
     let thumb_empty = per_call(&|| {
         let _ = thumb.run::<&str>(&[], b"");
     });
     let us = |d: Duration| format!("{:.1}", d.as_secs_f64() * 1e6);
-    crate::table::print(
-        "Per-call cost (fresh instance each call)",
+    out.section("Per-call cost (fresh instance each call)");
+    out.table(
         &["what", "us per call", "target"],
         &[
             vec![
@@ -44,5 +48,9 @@ pub fn report(runs: usize) -> Result<()> {
             ],
         ],
     );
+    out.para(&format!(
+        "Medians of {runs} runs of {CALLS} calls. **Verdict** (instantiate + call < 100 us): {}.",
+        crate::report::verdict(100.0 / (trivial.as_secs_f64() * 1e6).max(1e-9))
+    ));
     Ok(())
 }

@@ -1,47 +1,169 @@
-//! `cdn-bench`, run by `cargo xtask bench`: measures the thumbnail step and the local runners on
-//! a corpus generated in the same run, and prints figures and ratios against baselines measured
-//! in the same run (native vs wasm, `vipsthumbnail` when installed, 1 thread vs 2). It asserts
-//! nothing: behaviour is checked by the tests, speed is reported here.
+//! `cdn-bench`, run by `cargo xtask bench`: the project's benchmark report, in Markdown, printed
+//! as it is measured and written to `target/bench/report.md`. On a corpus generated in the same
+//! run it measures (1) the thumbnail plugin per image against native code, `vipsthumbnail` and
+//! ImageMagick, (2) images/s of `cdn-local` threads and processes and of the distributed path
+//! (master + 2 workers as real processes), (3) the control plane alone (tasks/s, latency), and
+//! (4) peak memory of master and worker; each figure a median, each target with its ratio and a
+//! verdict. It asserts nothing: behaviour is checked by the tests, speed is reported here.
 
+mod cluster;
+mod control_plane;
+mod distributed;
+mod durability;
 mod inputs;
 mod instantiate;
 mod local_runners;
 mod measure;
+mod memory;
 mod per_image;
-mod table;
+mod proc_stats;
+mod procs;
+mod report;
+mod throughput;
+mod tiny_plugin;
+mod tools;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Parser;
+use report::Report;
+use std::path::PathBuf;
 
 #[derive(Parser)]
 #[command(
     name = "cdn-bench",
-    about = "Benchmark the thumbnail plugin and the local runners"
+    about = "Benchmark imagecdn: the plugin per image, local and distributed throughput, the control plane, memory"
 )]
 struct Cli {
-    /// Timed repetitions per figure (the median is reported).
+    /// Timed repetitions per figure of the per-image and per-call sections (the median is reported).
     #[arg(long, default_value_t = 7)]
     runs: usize,
-    /// Images per folder for the local-runner figures.
-    #[arg(long, default_value_t = 12)]
+    /// Repetitions of each local-runner figure.
+    #[arg(long, default_value_t = 5)]
+    local_runs: usize,
+    /// Repetitions of the distributed and control-plane figures (each starts a fresh master and
+    /// two workers).
+    #[arg(long, default_value_t = 5)]
+    cluster_runs: usize,
+    /// Images per folder (two folders) for the local and distributed figures.
+    #[arg(long, default_value_t = 40)]
     local_images: usize,
+    /// Tasks per control-plane run.
+    #[arg(long, default_value_t = 2000)]
+    tasks: usize,
     /// Skip the local-runner figures (they need the `cdn-local` binary beside this one).
     #[arg(long)]
     no_local: bool,
+    /// Skip the distributed figures (they need `cdn-host` and `cdn` beside this one).
+    #[arg(long)]
+    no_distributed: bool,
+    /// Skip the control-plane figures.
+    #[arg(long)]
+    no_control_plane: bool,
+    /// Where to write the report (default: `target/bench/report.md` of this build).
+    #[arg(long)]
+    report: Option<PathBuf>,
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    let scratch = tempfile::Builder::new().prefix("cdn-bench-").tempdir()?;
-    println!("# imagecdn benchmark\n");
-    println!("{}\n", machine_line());
+    let path = match &cli.report {
+        Some(path) => path.clone(),
+        None => report::default_path()?,
+    };
+    let mut out = Report::default();
+    let ok = run(&cli, &mut out);
+    out.summary();
+    out.write(&path)?;
+    println!("(written to {})", path.display());
+    ok
+}
 
-    let inputs = inputs::make(scratch.path())?;
-    per_image::report(&inputs, cli.runs)?;
-    instantiate::report(cli.runs)?;
-    if !cli.no_local {
-        local_runners::report(scratch.path(), cli.local_images, cli.runs.min(3))?;
+fn run(cli: &Cli, out: &mut Report) -> Result<()> {
+    let scratch = tempfile::Builder::new().prefix("cdn-bench-").tempdir()?;
+    let scratch = scratch.path();
+    out.para("# imagecdn benchmark");
+    out.para(&machine_line());
+
+    let inputs = inputs::make(scratch)?;
+    let mut failed = Vec::new();
+    let mut attempt = |out: &mut Report, what: &str, result: Result<()>| {
+        if let Err(e) = result {
+            out.para(&format!("**{what} failed:** {e:#}"));
+            failed.push(what.to_string());
+        }
+    };
+    let r = per_image::report(out, &inputs, cli.runs);
+    attempt(out, "The per-image figures", r);
+    let r = instantiate::report(out, cli.runs);
+    attempt(out, "The per-call figures", r);
+
+    let want_corpus = !cli.no_local || !cli.no_distributed;
+    let corpus = if want_corpus {
+        local_runners::Corpus::setup(scratch, cli.local_images)?
+    } else {
+        None
+    };
+    let want_cluster = !cli.no_distributed || !cli.no_control_plane;
+    let setup = if want_cluster {
+        cluster::Setup::new(scratch)?
+    } else {
+        None
+    };
+    let mut local = None;
+    let mut dist = None;
+    if let Some(corpus) = &corpus {
+        if !cli.no_local {
+            eprintln!("(measuring the local runners)");
+            match local_runners::measure(corpus, cli.local_runs) {
+                Ok(figures) => local = Some(figures),
+                Err(e) => attempt(out, "The local runners", Err(e)),
+            }
+        }
+        if let (Some(setup), false) = (&setup, cli.no_distributed) {
+            eprintln!("(measuring the distributed path)");
+            // The 2 MP JPEG: a real thumbnail, so the warm-up compiles the plugin too.
+            let warm_up = inputs
+                .iter()
+                .find(|i| i.path.ends_with("small.jpg"))
+                .map(|i| i.path.as_path())
+                .context("the corpus has no small.jpg")?;
+            match distributed::measure(setup, scratch, corpus, warm_up, cli.cluster_runs) {
+                Ok(figures) => dist = Some(figures),
+                Err(e) => attempt(out, "The distributed runs", Err(e)),
+            }
+        }
+        throughput::report(
+            out,
+            corpus,
+            local.as_ref(),
+            dist.as_ref(),
+            cli.local_runs,
+            cli.cluster_runs,
+        );
+    } else if want_corpus {
+        out.para("(Throughput skipped: build `cdn-local` first, e.g. `cargo xtask build`.)");
     }
+
+    let mut control = None;
+    match (&setup, cli.no_control_plane) {
+        (Some(setup), false) => {
+            eprintln!("(measuring the control plane)");
+            match control_plane::measure(setup, scratch, cli.tasks, cli.cluster_runs) {
+                Ok(figures) => {
+                    let store = durability::measure(scratch);
+                    control_plane::report(out, &figures, &store, cli.tasks, cli.cluster_runs);
+                    control = Some(figures);
+                }
+                Err(e) => attempt(out, "The control-plane runs", Err(e)),
+            }
+        }
+        (None, _) if want_cluster => {
+            out.para("(Cluster figures skipped: build `cdn-host` and `cdn` first, e.g. `cargo xtask build`.)");
+        }
+        _ => {}
+    }
+    memory::report(out, dist.as_ref(), control.as_ref(), cli.cluster_runs);
+    anyhow::ensure!(failed.is_empty(), "failed: {}", failed.join(", "));
     Ok(())
 }
 
@@ -56,5 +178,8 @@ fn machine_line() -> String {
                 .map(|m| m.trim().to_string())
         })
         .unwrap_or_else(|| "unknown CPU".into());
-    format!("Machine: {cpus} CPUs ({model}). Each figure is the median of several runs.")
+    format!(
+        "Machine: {cpus} CPUs ({model}). Each figure is the median of several runs (the count is \
+         under each table). Other work on the machine during the run shows up in the figures."
+    )
 }
