@@ -1,4 +1,5 @@
 //! End to end with the real binaries: two workers share fifty images; each is made exactly once.
+//! And a registry larger than one default frame header still lists.
 
 mod e2e_support;
 
@@ -46,4 +47,23 @@ fn two_workers_fifty_images_each_done_exactly_once() {
             (256, 192)
         );
     }
+}
+
+/// A listing is one JSON header: many images must still fit (the client accepts large response
+/// headers from the master it verified).
+#[test]
+fn a_thousand_images_list() {
+    let c = Cluster::new();
+    let _master = c.master(&[]);
+    let dir = c.path("many");
+    std::fs::create_dir_all(&dir).unwrap();
+    for i in 0..1000 {
+        std::fs::write(dir.join(format!("tiny_{i:04}.jpg")), format!("bytes {i}")).unwrap();
+    }
+    let r = c.cdn(&["register", "--dir", path_str(&dir), "-j", "16"]).ok();
+    assert!(r.stdout.contains("1000 new"), "{}", r.stdout);
+    let list = c.cdn(&["list", "--json"]).ok().json();
+    assert_eq!(list["images"].as_array().map(Vec::len), Some(1000));
+    let table = c.cdn(&["list", "--status", "pending"]).ok();
+    assert_eq!(table.stdout.lines().count(), 1001, "a header line and one per image");
 }

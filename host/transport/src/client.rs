@@ -226,11 +226,11 @@ impl Client {
         Ok(Client {
             endpoint,
             connection,
-            limits: FrameLimits::default(),
+            limits: FrameLimits::responses(),
         })
     }
 
-    /// Sets the caps on responses (default: 64 KiB header, 64 MiB body).
+    /// Sets the caps on responses (default: [`FrameLimits::responses`], 64 MiB header and body).
     pub fn set_limits(&mut self, limits: FrameLimits) {
         self.limits = limits;
     }

@@ -26,6 +26,17 @@ pub struct FrameLimits {
     pub max_body: u64,
 }
 
+impl FrameLimits {
+    /// What a client accepts from the master it verified: bodies as usual, but headers up to
+    /// 64 MiB, since a listing of every image is one JSON header (about 500 bytes per image).
+    pub fn responses() -> FrameLimits {
+        FrameLimits {
+            max_header: 64 << 20,
+            ..FrameLimits::default()
+        }
+    }
+}
+
 impl Default for FrameLimits {
     fn default() -> Self {
         FrameLimits {
