@@ -65,6 +65,8 @@ impl Default for MasterConfig {
 /// An opened master, not yet serving.
 pub struct Master {
     state: Arc<State>,
+    /// The data folder's `master.lock`, locked (`flock`) for as long as this `Master` lives.
+    _lock: std::fs::File,
 }
 
 impl Master {
@@ -82,7 +84,7 @@ impl Master {
             source,
         })?;
         // One master per data folder: the blob store clears temporary files on open, and two
-        // masters would lease the same queue. The lock goes when the process does.
+        // masters would lease the same queue. The lock goes with this `Master` (or the process).
         let lock_path = data_dir.join("master.lock");
         let lock = std::fs::OpenOptions::new()
             .create(true)
@@ -123,7 +125,8 @@ impl Master {
             tracing::info!(plugin = %name, %hash, "plugin available");
         }
         Ok(Master {
-            state: Arc::new(State::new(registry, blobs, config, lock)),
+            state: Arc::new(State::new(registry, blobs, config)),
+            _lock: lock,
         })
     }
 
@@ -191,6 +194,9 @@ impl Serving {
         self.server.close();
         for task in &self.tasks {
             task.abort();
+        }
+        for task in self.tasks {
+            let _ = task.await;
         }
         let _ = tokio::time::timeout(Duration::from_secs(2), self.server.wait_idle()).await;
     }

@@ -21,17 +21,10 @@ pub(crate) struct State {
     pub workers: SeenWorkers,
     /// Set by shutdown: waiting leases answer "no lease" instead of taking work.
     closing: AtomicBool,
-    /// The data folder's `master.lock`, locked for as long as this state lives.
-    _lock: std::fs::File,
 }
 
 impl State {
-    pub fn new(
-        registry: Registry,
-        blobs: BlobStore,
-        config: MasterConfig,
-        lock: std::fs::File,
-    ) -> State {
+    pub fn new(registry: Registry, blobs: BlobStore, config: MasterConfig) -> State {
         let workers = SeenWorkers::new(config.workers_window);
         State {
             registry,
@@ -40,7 +33,6 @@ impl State {
             work: Notify::new(),
             workers,
             closing: AtomicBool::new(false),
-            _lock: lock,
         }
     }
 
