@@ -461,7 +461,7 @@ fn custom_plugins() {
                 "--json",
                 "--plugin",
                 "builtin:stamp",
-                "--arg=--width",
+                "--arg=--shadow",
                 "--arg=9",
                 s(&dir),
             ],
@@ -473,7 +473,7 @@ fn custom_plugins() {
         assert!(
             summary["failures"][0]["error"]
                 .as_str()
-                .is_some_and(|e| e.contains("--width")),
+                .is_some_and(|e| e.contains("unknown flag --shadow")),
             "{summary}"
         );
     }
