@@ -59,12 +59,12 @@ fn stamp_plugin_frames_a_square_crop() {
     }
     assert_ne!(img.image.get(48, 48), [255, 0, 0, 255], "the photo inside");
 
-    match stamp.run(&["--width", "10"], &input) {
+    match stamp.run(&["--shadow", "10"], &input) {
         Err(RunError::Plugin {
             exit_code: 2,
             message,
         }) => {
-            assert!(message.contains("unknown flag --width"), "{message}")
+            assert!(message.contains("unknown flag --shadow"), "{message}")
         }
         Err(other) => panic!("an unknown flag must be the plugin's error, got {other}"),
         Ok(bytes) => panic!("an unknown flag must be refused, got {} bytes", bytes.len()),
