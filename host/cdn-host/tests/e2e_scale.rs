@@ -60,10 +60,16 @@ fn a_thousand_images_list() {
     for i in 0..1000 {
         std::fs::write(dir.join(format!("tiny_{i:04}.jpg")), format!("bytes {i}")).unwrap();
     }
-    let r = c.cdn(&["register", "--dir", path_str(&dir), "-j", "16"]).ok();
+    let r = c
+        .cdn(&["register", "--dir", path_str(&dir), "-j", "16"])
+        .ok();
     assert!(r.stdout.contains("1000 new"), "{}", r.stdout);
     let list = c.cdn(&["list", "--json"]).ok().json();
     assert_eq!(list["images"].as_array().map(Vec::len), Some(1000));
     let table = c.cdn(&["list", "--status", "pending"]).ok();
-    assert_eq!(table.stdout.lines().count(), 1001, "a header line and one per image");
+    assert_eq!(
+        table.stdout.lines().count(),
+        1001,
+        "a header line and one per image"
+    );
 }
