@@ -222,8 +222,7 @@ pub fn report(
         "Median of {runs} runs, each with a fresh master data folder. The plugin writes a fixed \
          2x1 PNG; sources are {SOURCE_BYTES}-byte files. Latency is each image's `created_ms` to \
          `finished_ms` as the registry records them (read with `cdn_host::Registry` after the \
-         run: `cdn list --json` refuses a list this long, its response header is over the \
-         client's 64 KiB cap). Since all {tasks} are registered at once, the latency includes \
+         run, at millisecond resolution). Since all {tasks} are registered at once, the latency includes \
          queueing behind the earlier ones."
     ));
     let mut time = vec![

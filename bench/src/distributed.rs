@@ -1,7 +1,7 @@
-//! The distributed path on the local runners' images: a master and two workers (one task at a
-//! time each, like `-j 2`), the client registering the folder (`cdn register --dir`) and
-//! waiting for it (`cdn wait`). Images per second from the start of the registration to the
-//! last thumbnail the registry records, and to `cdn wait` returning.
+//! The distributed path on the local runners' images: a master and two workers (each holding
+//! two tasks, the worker's default on this machine), the client registering the folder
+//! (`cdn register --dir`) and waiting for it (`cdn wait`). Images per second from the start of
+//! the registration to the last thumbnail the registry records, and to `cdn wait` returning.
 
 use crate::cluster::{now_ms, Cluster, Setup};
 use crate::local_runners::Corpus;
@@ -82,6 +82,10 @@ fn link_corpus(corpus: &Corpus, folder: &Path) -> Result<Vec<String>> {
     Ok(ids)
 }
 
+/// Tasks each worker holds at once: two, so one task's round trips (lease, download, upload)
+/// overlap the other's plugin call.
+const WORKER_CONCURRENCY: u32 = 2;
+
 fn run_once(
     setup: &Setup,
     dir: &Path,
@@ -89,7 +93,7 @@ fn run_once(
     ids: &[String],
     warm_up: &Path,
 ) -> Result<DistFigures> {
-    let cluster = Cluster::start(setup, dir, 1)?;
+    let cluster = Cluster::start(setup, dir, WORKER_CONCURRENCY)?;
     // One image first, so both the plugin fetch and its compilation are behind us.
     cluster.cdn(&[
         "register".as_ref(),

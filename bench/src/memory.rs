@@ -39,7 +39,7 @@ pub fn report(
     );
     out.para(&format!(
         "Medians of {runs} runs; each run starts fresh processes, and `VmHWM` is read from \
-         `/proc/PID/status` just before they are stopped. No target: for reference. Workers run \
-         1 task at a time in the distributed run and 8 in the control-plane run."
+         `/proc/PID/status` just before they are stopped. No target: for reference. Workers hold \
+         2 tasks at a time in the distributed run and 8 in the control-plane run."
     ));
 }

@@ -57,7 +57,7 @@ pub fn report(
     if let Some(d) = dist {
         let of = threads_2.map(|t| d.to_last_thumbnail / t / DISTRIBUTED_TARGET);
         rows.push(row(
-            "distributed: master + 2 workers x 1 task, to the last thumbnail",
+            "distributed: master + 2 workers x 2 tasks, to the last thumbnail",
             d.to_last_thumbnail,
             &format!(">= {DISTRIBUTED_TARGET}x threads -j 2"),
             of,
@@ -128,10 +128,9 @@ pub fn report(
         }
         line.push_str(&format!(
             ". With {cpus:.0} CPUs fully busy that would allow ~{:.0} images/s; they were {:.0}% \
-             busy (everything on the machine). The rest is time a worker's core waits: each \
-             worker runs one task at a time, so the lease round trip, the source download and \
-             the thumbnail upload (fsynced on the master before the completion commits) sit \
-             between its plugin calls.",
+             busy (everything on the machine). The rest is time spent waiting on the network and \
+             the disk: the lease round trip, the source download and the thumbnail upload \
+             (fsynced on the master before the completion commits) of each task.",
             1e3 * cpus / cpu_ms.max(1e-9),
             d.machine_busy * 100.0
         ));
