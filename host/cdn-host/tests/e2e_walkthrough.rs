@@ -253,3 +253,28 @@ fn wrong_or_missing_certificates_are_refused_with_a_clear_error() {
         "{log}"
     );
 }
+
+#[test]
+fn a_worker_with_the_plugin_locally_does_not_fetch_it() {
+    let c = Cluster::new();
+    let _master = c.master(&[]);
+    let stamp = c.file("stamp.wasm", cdn_plugin_bundle::STAMP);
+    c.cdn(&["plugin", "add", "stamp", path_str(&stamp)]).ok();
+    let worker = c.worker("w1", 1, &["--plugin", path_str(&stamp)]);
+    let img = c.file("dog.jpg", &jpeg(640, 480, 8));
+    c.cdn(&["register", "dog.jpg", path_str(&img), "--plugin", "stamp"])
+        .ok();
+    c.cdn(&["wait", "dog.jpg", "--timeout", "60s"]).ok();
+    let hash = hex::encode(Sha256::digest(cdn_plugin_bundle::STAMP));
+    assert!(!c.path(&format!("cache-w1/plugins/{hash}.wasm")).exists());
+    assert!(
+        !worker.log().contains("fetching plugin"),
+        "{}",
+        worker.log()
+    );
+    assert!(
+        worker.log().contains("local plugin ready"),
+        "{}",
+        worker.log()
+    );
+}
