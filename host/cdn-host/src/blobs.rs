@@ -6,11 +6,13 @@
 //! either absent or complete. Temporary files left by a crash are removed at open.
 
 use sha2::{Digest, Sha256};
+use std::collections::HashSet;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 /// Prefix of temporary files; never a valid blob name (blob names are hex only).
 const TEMP_PREFIX: &str = ".tmp-";
@@ -86,6 +88,9 @@ fn io_err<'a>(context: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -
 pub struct BlobStore {
     dir: PathBuf,
     temp_counter: AtomicU64,
+    /// Subfolders (`ab`) whose entry in the top folder is known durable: the top folder is
+    /// fsynced only when a new one appears, not on every put.
+    durable_subdirs: Mutex<HashSet<String>>,
 }
 
 impl BlobStore {
@@ -93,12 +98,14 @@ impl BlobStore {
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, BlobError> {
         let dir = dir.as_ref().to_owned();
         fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
+        let mut durable_subdirs = HashSet::new();
         for entry in fs::read_dir(&dir).map_err(io_err("reading", &dir))? {
             let entry = entry.map_err(io_err("reading", &dir))?;
             let sub = entry.path();
             if !entry.file_type().map_err(io_err("reading", &sub))?.is_dir() {
                 continue;
             }
+            durable_subdirs.insert(entry.file_name().to_string_lossy().into_owned());
             for file in fs::read_dir(&sub).map_err(io_err("reading", &sub))? {
                 let file = file.map_err(io_err("reading", &sub))?;
                 if file.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
@@ -107,9 +114,14 @@ impl BlobStore {
                 }
             }
         }
+        // The subfolders found are made durable once, here.
+        File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err("syncing folder", &dir))?;
         Ok(Self {
             dir,
             temp_counter: AtomicU64::new(0),
+            durable_subdirs: Mutex::new(durable_subdirs),
         })
     }
 
@@ -152,14 +164,29 @@ impl BlobStore {
                 .and_then(|d| d.sync_all())
                 .map_err(io_err("syncing folder", &sub))?;
             // The top folder too, the first time a subfolder appears.
-            File::open(&self.dir)
-                .and_then(|d| d.sync_all())
-                .map_err(io_err("syncing folder", &self.dir))
+            let prefix = &id.0[..2];
+            if !self.subdir_is_durable(prefix) {
+                File::open(&self.dir)
+                    .and_then(|d| d.sync_all())
+                    .map_err(io_err("syncing folder", &self.dir))?;
+                self.durable_subdirs
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(prefix.to_string());
+            }
+            Ok(())
         })();
         if result.is_err() {
             let _ = fs::remove_file(&temp);
         }
         result.map(|()| id)
+    }
+
+    fn subdir_is_durable(&self, prefix: &str) -> bool {
+        self.durable_subdirs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(prefix)
     }
 
     /// The blob's bytes, checked against its id.
