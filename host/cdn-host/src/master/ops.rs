@@ -69,12 +69,13 @@ pub(crate) async fn register(
                 format!("no plugin named {plugin:?} (see plugin_list)"),
             )
         })?;
-        let source = BlobId::of(&body);
         // A taken id is decided by the registry without writing its bytes again; a new one has
-        // its bytes made durable first.
-        if s.registry.get(&id)?.is_none() {
-            s.blobs.put(&body)?;
-        }
+        // its bytes made durable first (the put hashes them: no second pass over the bytes).
+        let source = if s.registry.get(&id)?.is_none() {
+            s.blobs.put(&body)?
+        } else {
+            BlobId::of(&body)
+        };
         let outcome = s.registry.register(
             &id,
             &source,
