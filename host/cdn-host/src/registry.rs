@@ -11,9 +11,8 @@
 
 use crate::blobs::{BadBlobId, BlobId};
 use crate::ids::{validate_id, IdError, ImageId};
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, Type, ValueRef};
-use rusqlite::{params, Connection, OptionalExtension, ToSql, TransactionBehavior};
-use std::fmt;
+use rusqlite::types::Type;
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
@@ -67,55 +66,7 @@ const COLUMNS: &str = "id, status, source_blob, source_size, params_json, plugin
 
 /// Where an image is in its life: `pending -> leased -> done | failed`, and back to `pending` on
 /// expiry or a retryable failure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Pending,
-    Leased,
-    Done,
-    Failed,
-}
-
-impl Status {
-    pub const ALL: [Status; 4] = [
-        Status::Pending,
-        Status::Leased,
-        Status::Done,
-        Status::Failed,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Pending => "pending",
-            Status::Leased => "leased",
-            Status::Done => "done",
-            Status::Failed => "failed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Status> {
-        Status::ALL.into_iter().find(|st| st.as_str() == s)
-    }
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl ToSql for Status {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(self.as_str()))
-    }
-}
-
-impl FromSql for Status {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        let s = value.as_str()?;
-        Status::parse(s).ok_or_else(|| FromSqlError::Other(format!("unknown status {s:?}").into()))
-    }
-}
+pub use cdn_proto::Status;
 
 /// What went wrong in the registry.
 #[derive(Debug, thiserror::Error)]
@@ -243,18 +194,23 @@ pub struct ImageRecord {
 }
 
 /// Images per status.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Counts {
-    pub pending: u64,
-    pub leased: u64,
-    pub done: u64,
-    pub failed: u64,
-}
+pub use cdn_proto::Counts;
 
 fn conv<E: std::error::Error + Send + Sync + 'static>(
     idx: usize,
 ) -> impl FnOnce(E) -> rusqlite::Error {
     move |e| rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, Box::new(e))
+}
+
+fn status_at(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Status> {
+    let s = row.get::<_, String>(idx)?;
+    Status::parse(&s).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            idx,
+            Type::Text,
+            format!("unknown status {s:?}").into(),
+        )
+    })
 }
 
 fn image_id_at(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<ImageId> {
@@ -308,7 +264,7 @@ fn record_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ImageRecord> {
     };
     Ok(ImageRecord {
         id: image_id_at(row, 0)?,
-        status: row.get(1)?,
+        status: status_at(row, 1)?,
         source_blob: blob_at(row, 2)?,
         source_size: row.get::<_, i64>(3)? as u64,
         params_json: row.get(4)?,
@@ -664,7 +620,7 @@ impl Registry {
             ))
             .ctx("listing images")?;
         let rows = stmt
-            .query_map([status], record_from_row)
+            .query_map([status.map(Status::as_str)], record_from_row)
             .ctx("listing images")?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .ctx("listing images")
@@ -676,9 +632,7 @@ impl Registry {
             .prepare("SELECT status, COUNT(*) FROM images GROUP BY status")
             .ctx("counting images")?;
         let rows = stmt
-            .query_map([], |r| {
-                Ok((r.get::<_, Status>(0)?, r.get::<_, i64>(1)? as u64))
-            })
+            .query_map([], |r| Ok((status_at(r, 0)?, r.get::<_, i64>(1)? as u64)))
             .ctx("counting images")?;
         let mut counts = Counts::default();
         for row in rows {
@@ -766,7 +720,7 @@ fn check_current_lease(
             [image_id],
             |r| {
                 Ok((
-                    r.get::<_, Status>(0)?,
+                    status_at(r, 0)?,
                     r.get::<_, Option<i64>>(1)?,
                     r.get::<_, Option<i64>>(2)?,
                     r.get::<_, u32>(3)?,
@@ -832,7 +786,7 @@ fn release(
              lease_deadline = NULL, leased_by = NULL, last_error_kind = ?3, last_error_msg = ?4,
              updated_at = ?5, finished_at = ?6
          WHERE id = ?1",
-        params![image_id, status, kind, message, now_ms, finished],
+        params![image_id, status.as_str(), kind, message, now_ms, finished],
     )
     .ctx("ending a lease")?;
     Ok(())

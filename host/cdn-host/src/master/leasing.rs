@@ -8,7 +8,7 @@
 use super::errors::OpError;
 use super::ops::respond;
 use super::state::{blocking, now_ms, State};
-use super::views::{params_of, status};
+use super::views::params_of;
 use crate::registry::{Lease, ThumbInfo};
 use cdn_proto::{
     kind, CompleteResponse, ExtendResponse, FailResponse, LeaseGrant, LeaseResponse,
@@ -196,15 +196,10 @@ pub(crate) async fn fail(
     })
     .await?;
     tracing::info!(image = %id, token, status = %new_status, "failure reported");
-    if new_status == crate::registry::Status::Pending {
+    if new_status == cdn_proto::Status::Pending {
         state.poke();
     }
-    respond(
-        &FailResponse {
-            status: status(new_status),
-        },
-        Vec::new(),
-    )
+    respond(&FailResponse { status: new_status }, Vec::new())
 }
 
 /// Every `expiry_interval`: overdue leases go back to `pending` (or `failed` after

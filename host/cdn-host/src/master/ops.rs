@@ -3,13 +3,13 @@
 
 use super::errors::OpError;
 use super::state::{blocking, now_ms, State};
-use super::views::{image_view, reg_status};
+use super::views::image_view;
 use crate::blobs::BlobId;
 use crate::ids::validate_id;
-use crate::registry::{Registered, Status as RegStatus};
+use crate::registry::Registered;
 use cdn_proto::{
-    kind, to_header, Counts, ListResponse, Params, PluginFetchResponse, PluginInfo,
-    PluginListResponse, RegisterResponse, RegisterStatus, StatsResponse, Status,
+    kind, to_header, ListResponse, Params, PluginFetchResponse, PluginInfo, PluginListResponse,
+    RegisterResponse, RegisterStatus, StatsResponse, Status,
 };
 use cdn_transport::Frame;
 use serde::Serialize;
@@ -155,7 +155,7 @@ pub(crate) async fn fetch(state: &Arc<State>, id: String) -> Result<Frame, OpErr
         let Some(thumb) = record
             .thumbnail
             .as_ref()
-            .filter(|_| record.status == RegStatus::Done)
+            .filter(|_| record.status == Status::Done)
         else {
             return Err(OpError::new(
                 kind::NOT_DONE,
@@ -172,7 +172,7 @@ pub(crate) async fn fetch(state: &Arc<State>, id: String) -> Result<Frame, OpErr
 pub(crate) async fn list(state: &Arc<State>, status: Option<Status>) -> Result<Frame, OpError> {
     let images = blocking(state, move |s| {
         s.registry
-            .list(status.map(reg_status))?
+            .list(status)?
             .iter()
             .map(|r| image_view(r, &s.blobs))
             .collect::<Result<Vec<_>, _>>()
@@ -244,15 +244,10 @@ pub(crate) async fn plugin_fetch(state: &Arc<State>, hash: String) -> Result<Fra
 }
 
 pub(crate) async fn stats(state: &Arc<State>) -> Result<Frame, OpError> {
-    let c = blocking(state, |s| Ok(s.registry.counts()?)).await?;
+    let counts = blocking(state, |s| Ok(s.registry.counts()?)).await?;
     respond(
         &StatsResponse {
-            counts: Counts {
-                pending: c.pending,
-                leased: c.leased,
-                done: c.done,
-                failed: c.failed,
-            },
+            counts,
             workers_connected: state.workers.count(),
             workers_window_s: state.workers.window().as_secs(),
         },

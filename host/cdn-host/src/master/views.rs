@@ -2,28 +2,8 @@
 
 use super::errors::OpError;
 use crate::blobs::BlobStore;
-use crate::registry::{ImageRecord, Status as RegStatus};
-use cdn_proto::{
-    ErrorView, ImageView, LeaseView, Params, PluginInfo, SourceView, Status, ThumbnailView,
-};
-
-pub(crate) fn status(s: RegStatus) -> Status {
-    match s {
-        RegStatus::Pending => Status::Pending,
-        RegStatus::Leased => Status::Leased,
-        RegStatus::Done => Status::Done,
-        RegStatus::Failed => Status::Failed,
-    }
-}
-
-pub(crate) fn reg_status(s: Status) -> RegStatus {
-    match s {
-        Status::Pending => RegStatus::Pending,
-        Status::Leased => RegStatus::Leased,
-        Status::Done => RegStatus::Done,
-        Status::Failed => RegStatus::Failed,
-    }
-}
+use crate::registry::ImageRecord;
+use cdn_proto::{ErrorView, ImageView, LeaseView, Params, PluginInfo, SourceView, ThumbnailView};
 
 /// The params a registry row stores (written by `register` from [`Params`]).
 pub(crate) fn params_of(id: &str, params_json: &str) -> Result<Params, OpError> {
@@ -34,7 +14,7 @@ pub(crate) fn params_of(id: &str, params_json: &str) -> Result<Params, OpError> 
 pub(crate) fn image_view(record: &ImageRecord, blobs: &BlobStore) -> Result<ImageView, OpError> {
     Ok(ImageView {
         id: record.id.as_str().to_string(),
-        status: status(record.status),
+        status: record.status,
         source: SourceView {
             hash: record.source_blob.as_str().to_string(),
             size: record.source_size,
