@@ -9,8 +9,9 @@ use super::plugins::Plugins;
 use super::{reached, Stop};
 use crate::blobs::BlobId;
 use crate::clock::now_ms;
-use cdn_proto::{kind, CompleteResponse, ExtendResponse, FailResponse, LeaseGrant, Request};
+use cdn_proto::{kind, ExtendResponse, FailResponse, LeaseGrant, Request};
 use cdn_runtime::RunError;
+use serde::de::IgnoredAny;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -101,7 +102,8 @@ async fn work(
             }
             _ = tokio::time::sleep(extend_after(deadline_ms)) => {
                 match extend(link, grant).await {
-                    Ok(new_deadline) => deadline_ms = new_deadline,
+                    Ok(Some(new_deadline)) => deadline_ms = new_deadline,
+                    Ok(None) => {}
                     Err(Lost(why)) => {
                         tracing::warn!(image = %grant.image_id, token = grant.token, "lease lost, giving the task up: {why}");
                         return None;
@@ -143,19 +145,19 @@ fn extend_after(deadline_ms: i64) -> Duration {
 
 struct Lost(String);
 
-/// Extends the lease; a connection problem is not a loss (the next tick tries again, and the
-/// deadline decides).
-async fn extend(link: &Link, grant: &LeaseGrant) -> Result<i64, Lost> {
+/// Extends the lease: its new deadline, or `None` when the master cannot be reached now (not a
+/// loss: the next tick tries again, and the deadline decides).
+async fn extend(link: &Link, grant: &LeaseGrant) -> Result<Option<i64>, Lost> {
     let request = Request::Extend {
         image_id: grant.image_id.clone(),
         token: grant.token,
     };
     match link.call::<ExtendResponse>(&request, Vec::new()).await {
-        Ok((r, _)) => Ok(r.deadline_ms),
+        Ok((r, _)) => Ok(Some(r.deadline_ms)),
         Err(CallError::Refused { kind, message }) => Err(Lost(format!("{kind}: {message}"))),
         Err(e @ CallError::Unreachable(_)) => {
             tracing::warn!(image = %grant.image_id, "cannot extend the lease now: {e}");
-            Ok(grant.deadline_ms)
+            Ok(None)
         }
     }
 }
@@ -214,18 +216,9 @@ async fn send_report(link: &Link, grant: &LeaseGrant, report: Report) -> Outcome
     let give_up = Instant::now() + Duration::from_secs(60);
     let mut backoff = Backoff::new();
     loop {
-        let result = match &request {
-            Request::Complete { .. } => link
-                .call::<CompleteResponse>(&request, body.clone())
-                .await
-                .map(|_| ()),
-            _ => link
-                .call::<FailResponse>(&request, Vec::new())
-                .await
-                .map(|_| ()),
-        };
-        match result {
-            Ok(()) => return outcome,
+        // Either answer is an empty acknowledgement; only whether it came matters.
+        match link.call::<IgnoredAny>(&request, body.clone()).await {
+            Ok(_) => return outcome,
             Err(CallError::Refused { kind: k, message }) => {
                 if k == kind::STALE {
                     tracing::warn!(image = %grant.image_id, token = grant.token, "late result refused by the master: {message}");
