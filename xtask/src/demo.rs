@@ -80,7 +80,6 @@ impl Demo {
                     .arg(self.path("data")),
             )?,
         );
-        self.wait_for_master()?;
         for name in ["w1", "w2"] {
             procs.push(
                 self.spawn(
@@ -230,27 +229,8 @@ impl Demo {
         })
     }
 
-    fn wait_for_master(&self) -> Result<()> {
-        let start = Instant::now();
-        loop {
-            let ready = self
-                .cdn()
-                .arg("stats")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()?;
-            if ready.success() {
-                return Ok(());
-            }
-            if start.elapsed() > Duration::from_secs(30) || self.interrupted.load(Ordering::SeqCst)
-            {
-                bail!("the master did not answer; see target/demo/logs/master.log");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// Waits until `n` workers have asked for work (they load their plugin first).
+    /// Waits until the master answers and `n` workers have asked it for work (they load their
+    /// plugin first, and retry until the master is up).
     fn wait_for_workers(&self, n: u64) -> Result<()> {
         let start = Instant::now();
         loop {
@@ -261,7 +241,7 @@ impl Demo {
             }
             if start.elapsed() > Duration::from_secs(60) || self.interrupted.load(Ordering::SeqCst)
             {
-                bail!("the workers did not start; see target/demo/logs/");
+                bail!("the master or the workers did not start; see target/demo/logs/");
             }
             std::thread::sleep(Duration::from_millis(100));
         }
