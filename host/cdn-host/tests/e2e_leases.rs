@@ -76,15 +76,12 @@ fn a_master_killed_and_restarted_loses_nothing_acknowledged() {
     register_slow(&c, &ids, 1500);
     let _worker = c.worker("w1", 2, &[]);
     // Wait until some are leased (and maybe some done), then kill the master mid-flight.
-    let start = Instant::now();
-    loop {
-        let stats = c.cdn(&["stats", "--json"]).ok().json();
-        if stats["counts"]["leased"].as_u64() >= Some(1) {
-            break;
-        }
-        assert!(start.elapsed() < BOUND, "nothing was leased: {stats}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut stats = serde_json::Value::Null;
+    eventually(BOUND, Duration::from_millis(50), || {
+        stats = c.cdn(&["stats", "--json"]).ok().json();
+        (stats["counts"]["leased"].as_u64() >= Some(1)).then_some(())
+    })
+    .unwrap_or_else(|| panic!("nothing was leased: {stats}"));
     master.signal("KILL");
     master.wait_exit(Duration::from_secs(10));
     drop(master);

@@ -33,6 +33,24 @@ pub fn cdn_bin() -> PathBuf {
     path
 }
 
+/// Calls `check` every `every` until it gives a value; `None` once `within` has passed.
+pub fn eventually<T>(
+    within: Duration,
+    every: Duration,
+    mut check: impl FnMut() -> Option<T>,
+) -> Option<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check() {
+            return Some(value);
+        }
+        if start.elapsed() > within {
+            return None;
+        }
+        std::thread::sleep(every);
+    }
+}
+
 /// A port on 127.0.0.1 that was free a moment ago.
 pub fn free_udp_port() -> u16 {
     let socket = UdpSocket::bind("127.0.0.1:0").expect("bind a UDP port");
@@ -66,35 +84,31 @@ impl Proc {
 
     /// Waits (bounded) for the process to exit by itself.
     pub fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status;
-            }
-            if start.elapsed() > within {
-                panic!(
-                    "{} did not exit within {within:?}; its log:\n{}",
-                    self.name,
-                    self.log()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let child = &mut self.child;
+        eventually(within, Duration::from_millis(50), || {
+            child.try_wait().expect("try_wait")
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "{} did not exit within {within:?}; its log:\n{}",
+                self.name,
+                self.log()
+            )
+        })
     }
 
     /// Waits (bounded) until the log contains `needle`.
     pub fn wait_log(&self, needle: &str, within: Duration) {
-        let start = Instant::now();
-        while !self.log().contains(needle) {
-            if start.elapsed() > within {
-                panic!(
-                    "{} never logged {needle:?} within {within:?}; its log:\n{}",
-                    self.name,
-                    self.log()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        eventually(within, Duration::from_millis(50), || {
+            self.log().contains(needle).then_some(())
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "{} never logged {needle:?} within {within:?}; its log:\n{}",
+                self.name,
+                self.log()
+            )
+        })
     }
 }
 
@@ -165,17 +179,13 @@ pub fn run_bounded(mut command: Command) -> Output {
         let _ = std::io::Read::read_to_end(&mut err, &mut v);
         v
     });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if start.elapsed() > BOUND {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{command:?} ran past {BOUND:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let status = eventually(BOUND, Duration::from_millis(20), || {
+        child.try_wait().expect("try_wait")
+    });
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{command:?} ran past {BOUND:?}");
     };
     Output {
         status,
@@ -255,20 +265,17 @@ impl Cluster {
         ];
         args.extend_from_slice(extra);
         let mut master = self.spawn("master", &args);
-        let start = Instant::now();
-        loop {
+        let child = &mut master.child;
+        let answered = eventually(Duration::from_secs(30), Duration::from_millis(100), || {
             if self.cdn(&["stats"]).code == 0 {
-                return master;
+                return Some(Ok(()));
             }
-            if let Some(status) = master.child.try_wait().expect("try_wait") {
-                panic!("the master exited ({status}):\n{}", master.log());
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "the master did not answer within 30 s:\n{}",
-                master.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
+            child.try_wait().expect("try_wait").map(Err)
+        });
+        match answered {
+            Some(Ok(())) => master,
+            Some(Err(status)) => panic!("the master exited ({status}):\n{}", master.log()),
+            None => panic!("the master did not answer within 30 s:\n{}", master.log()),
         }
     }
 
@@ -326,18 +333,16 @@ impl Cluster {
         what: &str,
         pred: impl Fn(&serde_json::Value) -> bool,
     ) -> serde_json::Value {
-        let start = Instant::now();
-        loop {
+        let mut last = serde_json::Value::Null;
+        eventually(BOUND, Duration::from_millis(100), || {
             let view = self.query(id);
             if pred(&view) {
-                return view;
+                return Some(view);
             }
-            assert!(
-                start.elapsed() < BOUND,
-                "{id} never became {what}: {view:#}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            last = view;
+            None
+        })
+        .unwrap_or_else(|| panic!("{id} never became {what}: {last:#}"))
     }
 
     /// Writes `bytes` to a file in this test's folder and returns its path.
