@@ -52,7 +52,11 @@ fn a_restart_loads_compiled_code_from_disk() {
     );
     assert_eq!(second.stats().loaded_from_disk, 1);
     // ...and the module loaded from disk really runs.
-    let png = std::fs::read(cdn_samples::corpus_dir().join("coffee.png")).expect("corpus");
+    let png = cdn_samples::png(
+        &cdn_samples::photo(600, 400, 2).to_rgba(),
+        &Default::default(),
+    )
+    .expect("encode a sample PNG");
     let out = plugin.run::<&str>(&[], &png).expect("runs");
     assert!(!out.is_empty());
 

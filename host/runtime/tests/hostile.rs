@@ -19,12 +19,18 @@ fn wasm(text: &str) -> Vec<u8> {
     wat::parse_str(text).expect("test module is valid WAT")
 }
 
+/// A photo-like JPEG of 640x427 (made here, so the tests need nothing outside the repository).
+fn sample_jpeg() -> Vec<u8> {
+    cdn_samples::jpeg(&cdn_samples::photo(640, 427, 1), 85, &Default::default())
+        .expect("encode a sample JPEG")
+}
+
 /// After whatever the hostile plugin did, the real plugin still makes a real thumbnail.
 fn assert_good_plugin_still_works(rt: &Runtime) {
     let plugin = rt
         .load(cdn_plugin_bundle::THUMBNAIL)
         .expect("thumbnail plugin loads");
-    let jpeg = std::fs::read(cdn_samples::corpus_dir().join("rocket.jpg")).expect("corpus image");
+    let jpeg = sample_jpeg();
     let out = plugin
         .run(&["--width", "64", "--height", "64"], &jpeg)
         .expect("good plugin runs after a hostile one");
@@ -219,7 +225,7 @@ fn many_calls_at_once_all_succeed() {
     // More threads than cores, each calling repeatedly: instances come and go from the pool.
     let rt = runtime();
     let plugin = rt.load(cdn_plugin_bundle::THUMBNAIL).expect("loads");
-    let jpeg = std::fs::read(cdn_samples::corpus_dir().join("rocket.jpg")).expect("corpus image");
+    let jpeg = sample_jpeg();
     std::thread::scope(|s| {
         for _ in 0..8 {
             s.spawn(|| {
