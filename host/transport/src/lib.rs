@@ -9,16 +9,19 @@
 //! - [`frame`]: one bidirectional stream per request; a `u32` length, a JSON header, then a raw
 //!   body whose length the header states; the response the same way. Every malformed case is a
 //!   typed [`FrameError`], answered with an error frame; the connection keeps serving.
-//! - [`Server`] and [`Client`]: accept/serve and connect/request.
+//! - [`Server`] and [`Client`]: accept/serve and connect/request; [`Client::call`] sends a
+//!   `cdn-proto` request and reads its typed response.
 //!
 //! This crate does not pull in wasmtime, so the client stays small.
 
+mod call;
 mod client;
 pub mod frame;
 mod peer;
 mod server;
 pub mod tls;
 
+pub use call::CallError;
 pub use cdn_certs::Role;
 pub use client::{resolve_master, Client, ClientError, Refusal};
 pub use frame::{Frame, FrameError, FrameLimits};
