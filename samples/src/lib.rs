@@ -7,12 +7,14 @@
 //!   plus files that lie about their size ([`png_header_only`], [`with_jpeg_dimensions`]).
 //! - [`marked`]: pictures with coloured quadrants for checking EXIF orientation.
 //! - [`decode`] and [`compare`]: reading thumbnails back and comparing them with a reference.
+//! - [`fidelity`]: the full-decode Lanczos3 reference and PSNR / SSIM against it.
 //! - [`golden`]: the golden thumbnail cases, run by the native tests of `plugins/thumbnail` and by
 //!   the wasm tests of `host/runtime` through [`golden_tests!`].
 
 pub mod compare;
 pub mod corpus;
 pub mod decode;
+pub mod fidelity;
 pub mod golden;
 mod image;
 mod jpeg;
@@ -26,7 +28,7 @@ pub use decode::{decode, decode_rgb, Decoded};
 pub use image::{RgbImage, RgbaImage};
 pub use jpeg::{jpeg, with_jpeg_dimensions, JpegColor, JpegOptions};
 pub use photo::photo;
-pub use png::{palette_image, png, png_header_only, PngColor, PngOptions};
+pub use png::{palette_image, png, png_header_only, png_rgb16, PngColor, PngOptions};
 pub use webp::webp_lossless;
 
 /// Why a sample could not be made or read.

@@ -108,6 +108,26 @@ pub fn png(img: &RgbaImage, options: &PngOptions) -> Result<Vec<u8>, SampleError
     Ok(out)
 }
 
+/// A 16-bit RGB PNG of real 16-bit samples (three per pixel, rows top to bottom), whose low
+/// bytes matter: [`png()`] widens 8-bit images, whose 16-bit samples are all `v * 257`.
+pub fn png_rgb16(width: u32, height: u32, samples: &[u16]) -> Result<Vec<u8>, SampleError> {
+    if samples.len() != width as usize * height as usize * 3 {
+        return Err(SampleError::Unsupported(format!(
+            "{} samples for a {width}x{height} RGB image",
+            samples.len()
+        )));
+    }
+    let raw: Vec<u8> = samples.iter().flat_map(|v| v.to_be_bytes()).collect();
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, width, height);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Sixteen);
+    let mut writer = encoder.write_header()?;
+    writer.write_image_data(&raw)?;
+    writer.finish()?;
+    Ok(out)
+}
+
 /// The 8-bit samples of each pixel in the order of `color` (not for `Palette`).
 fn samples(img: &RgbaImage, color: PngColor) -> Vec<u8> {
     img.pixels

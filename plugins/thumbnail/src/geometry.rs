@@ -111,10 +111,11 @@ impl Plan {
         }
     }
 
-    /// The crop in the pixels of the source decoded at `width` x `height` (shrunk on load),
-    /// clamped so that rounding can never put it outside the image (the resizer refuses that).
-    pub fn crop_at(&self, width: u32, height: u32) -> Crop {
-        let (w, h) = (f64::from(width), f64::from(height));
+    /// The crop in the pixels of the source decoded so that the whole picture spans
+    /// `extent` (width, height) of them: its size for a plain decode, a fraction of it after
+    /// shrink-on-load (a 427-row picture decoded at 1/2 spans 213.5 of its 214 rows, the last
+    /// one half padding). Clamped so that rounding can never put it outside the picture.
+    pub fn crop_at(&self, (w, h): (f64, f64)) -> Crop {
         let crop_w = (self.crop.width * w / f64::from(self.src_width)).min(w);
         let crop_h = (self.crop.height * h / f64::from(self.src_height)).min(h);
         Crop {
@@ -188,15 +189,28 @@ mod tests {
             for (bw, bh) in [(256, 256), (100, 300), (7, 3), (1, 1)] {
                 let p = plan(w, h, bw, bh, Fit::Cover);
                 for d in [1, 2, 4, 8] {
-                    let (dw, dh) = (w.div_ceil(d), h.div_ceil(d));
-                    let c = p.crop_at(dw, dh);
+                    let (dw, dh) = (f64::from(w) / f64::from(d), f64::from(h) / f64::from(d));
+                    let c = p.crop_at((dw, dh));
                     assert!(c.left >= 0.0 && c.top >= 0.0, "{w}x{h} {bw}x{bh} /{d}");
-                    assert!(c.left + c.width <= f64::from(dw), "{w}x{h} {bw}x{bh} /{d}");
-                    assert!(c.top + c.height <= f64::from(dh), "{w}x{h} {bw}x{bh} /{d}");
+                    assert!(c.left + c.width <= dw, "{w}x{h} {bw}x{bh} /{d}");
+                    assert!(c.top + c.height <= dh, "{w}x{h} {bw}x{bh} /{d}");
                     assert!(c.width > 0.0 && c.height > 0.0);
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_scaled_decode_maps_the_whole_picture_to_its_fractional_extent() {
+        // 640x427 decoded at 1/2 is 320x214 pixels for 320x213.5 of picture
+        let p = plan(640, 427, 256, 256, Fit::Contain);
+        let c = p.crop_at((320.0, 213.5));
+        assert_eq!((c.left, c.top, c.width, c.height), (0.0, 0.0, 320.0, 213.5));
+        // a cover crop stays centred on the picture, not on the padded raster
+        let p = plan(641, 427, 100, 100, Fit::Cover);
+        let c = p.crop_at((80.125, 53.375));
+        assert!((c.left - (80.125 - 53.375) / 2.0).abs() < 1e-9, "{c:?}");
+        assert_eq!((c.top, c.height), (0.0, 53.375));
     }
 
     #[test]

@@ -60,6 +60,6 @@ pub fn render(input: &[u8], params: &Params) -> Result<Raster, ThumbError> {
     let decoded = decode::decode(input, params)?;
     // Resize first and turn upright after: the thumbnail has far fewer pixels to move.
     let stored_plan = decoded.stored_plan();
-    let resized = resize::resize(decoded.raster, &stored_plan)?;
+    let resized = resize::resize(decoded.raster, decoded.extent, &stored_plan)?;
     Ok(decoded.orientation.apply(resized))
 }

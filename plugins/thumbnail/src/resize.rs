@@ -14,9 +14,13 @@ use crate::raster::Raster;
 const FILTER: FilterType = FilterType::Lanczos3;
 
 /// Resizes `src` (the source as decoded, maybe already shrunk on load) to the plan's output
-/// size, showing the plan's crop. `plan` is in the same (stored) orientation as `src`.
-pub(crate) fn resize(src: Raster, plan: &Plan) -> Result<Raster, ThumbError> {
-    let crop = plan.crop_at(src.width, src.height);
+/// size, showing the plan's crop. `plan` is in the same (stored) orientation as `src`; the
+/// whole picture spans `extent` pixels of `src` (see [`Plan::crop_at`]), so the padding of a
+/// partial last block is cut off sub-pixel exactly instead of being stretched into the picture.
+/// (The filter may still read the pixel that straddles the edge, as it reads any pixel near a
+/// crop's edge: that pixel is mostly picture, and the reference resamplers do the same.)
+pub(crate) fn resize(src: Raster, extent: (f64, f64), plan: &Plan) -> Result<Raster, ThumbError> {
+    let crop = plan.crop_at(extent);
     let whole = crop.left == 0.0
         && crop.top == 0.0
         && crop.width == f64::from(src.width)

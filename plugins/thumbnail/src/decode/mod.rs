@@ -3,6 +3,7 @@
 //! reduced by shrink-on-load, together with the EXIF orientation and the upright [`Plan`].
 
 mod jpeg;
+mod jpeg_header;
 mod png;
 mod webp;
 
@@ -16,6 +17,10 @@ use crate::raster::Raster;
 pub(crate) struct Decoded {
     /// The pixels as stored in the file; maybe smaller than the source (shrink-on-load).
     pub raster: Raster,
+    /// How much of `raster` the picture covers, in its pixels: the raster's size, except after
+    /// DCT scaling, where the last block's row or column is partly padding (a 427-row picture
+    /// decoded at 1/2 is 214 rows for 213.5 rows of picture).
+    pub extent: (f64, f64),
     /// How to turn them upright.
     pub orientation: Orientation,
     /// The thumbnail to make, in upright coordinates of the full-size source.
@@ -47,6 +52,7 @@ impl Decoded {
                 has_alpha,
                 pixels,
             },
+            extent: (f64::from(width), f64::from(height)),
             orientation,
             plan: upright_plan(width, height, orientation, params),
         })

@@ -1,5 +1,5 @@
 //! PNG with the png crate: every colour type and bit depth (palette, tRNS and low bit depths
-//! expanded, 16 bits stripped to 8), Adam7 interlacing, and EXIF orientation from eXIf.
+//! expanded, 16 bits rounded to 8), Adam7 interlacing, and EXIF orientation from eXIf.
 
 use png::{BitDepth, ColorType, Decoder, DecodingError, Limits, Transformations};
 
@@ -22,7 +22,7 @@ pub(super) fn decode(input: &[u8], params: &Params) -> Result<Decoded, ThumbErro
             bytes: METADATA_LIMIT,
         },
     );
-    decoder.set_transformations(Transformations::EXPAND | Transformations::STRIP_16);
+    decoder.set_transformations(Transformations::EXPAND);
     decoder.set_ignore_text_chunk(true);
     decoder.set_ignore_iccp_chunk(true);
     // IHDR only: refuse a too large image before anything is allocated for it.
@@ -34,11 +34,15 @@ pub(super) fn decode(input: &[u8], params: &Params) -> Result<Decoded, ThumbErro
     let mut buf = zeroed(reader.output_buffer_size(), FORMAT)?;
     let frame = reader.next_frame(&mut buf).map_err(error)?;
     buf.truncate(frame.buffer_size());
-    if frame.bit_depth != BitDepth::Eight {
-        return Err(ThumbError::corrupt(
-            FORMAT,
-            "unexpected bit depth after expansion",
-        ));
+    match frame.bit_depth {
+        BitDepth::Eight => {}
+        BitDepth::Sixteen => buf = round_16_to_8(&buf),
+        _ => {
+            return Err(ThumbError::corrupt(
+                FORMAT,
+                "unexpected bit depth after expansion",
+            ))
+        }
     }
     let (width, height) = (frame.width, frame.height);
     let (has_alpha, pixels) = match frame.color_type {
@@ -58,6 +62,15 @@ pub(super) fn decode(input: &[u8], params: &Params) -> Result<Decoded, ThumbErro
         orientation,
         params,
     )
+}
+
+/// 16-bit big-endian samples to the nearest 8-bit value (round(v / 257)); the png crate's
+/// STRIP_16 keeps the high byte, which darkens by up to one level (0.5 on average).
+fn round_16_to_8(samples: &[u8]) -> Vec<u8> {
+    samples
+        .chunks_exact(2)
+        .map(|s| ((u32::from(u16::from_be_bytes([s[0], s[1]])) + 128) / 257) as u8)
+        .collect()
 }
 
 /// The data of the eXIf chunk, if there is one before the image data. (png 0.17 does not
@@ -84,5 +97,17 @@ fn error(e: DecodingError) -> ThumbError {
         }
         DecodingError::LimitsExceeded => ThumbError::DecoderLimit { format: FORMAT },
         other => ThumbError::corrupt(FORMAT, other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sixteen_bits_round_to_the_nearest_eight() {
+        // 0, 65535, 257 * 100 + 129 (just past halfway up to 101), 257 * 100 + 128 (just below)
+        let samples = [0x00, 0x00, 0xFF, 0xFF, 0x64, 0xE5, 0x64, 0xE4];
+        assert_eq!(round_16_to_8(&samples), vec![0, 255, 101, 100]);
     }
 }
