@@ -33,6 +33,25 @@ pub struct JpegOptions {
 /// CMYK is derived from RGB the naive way (K = 255 - max(R, G, B)), so that the naive inverse a
 /// decoder applies gives the RGB pixels back.
 pub fn jpeg(img: &RgbImage, quality: u8, options: &JpegOptions) -> Result<Vec<u8>, SampleError> {
+    encode(img, quality, options, None)
+}
+
+/// [`jpeg()`] with a restart marker every `interval` MCUs.
+pub fn jpeg_with_restarts(
+    img: &RgbImage,
+    quality: u8,
+    options: &JpegOptions,
+    interval: u16,
+) -> Result<Vec<u8>, SampleError> {
+    encode(img, quality, options, Some(interval))
+}
+
+fn encode(
+    img: &RgbImage,
+    quality: u8,
+    options: &JpegOptions,
+    restart_interval: Option<u16>,
+) -> Result<Vec<u8>, SampleError> {
     let size = |v: u32| {
         u16::try_from(v).map_err(|_| SampleError::Unsupported(format!("JPEG side {v} > 65535")))
     };
@@ -40,6 +59,9 @@ pub fn jpeg(img: &RgbImage, quality: u8, options: &JpegOptions) -> Result<Vec<u8
     let mut out = Vec::new();
     let mut encoder = Encoder::new(&mut out, quality);
     encoder.set_progressive(options.progressive);
+    if let Some(interval) = restart_interval {
+        encoder.set_restart_interval(interval);
+    }
     if let Some(orientation) = options.exif_orientation {
         encoder.add_app_segment(1, &exif_orientation_segment(orientation))?;
     }

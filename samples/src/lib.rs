@@ -26,7 +26,7 @@ mod webp;
 pub use corpus::{corpus_dir, load_corpus};
 pub use decode::{decode, decode_rgb, Decoded};
 pub use image::{RgbImage, RgbaImage};
-pub use jpeg::{jpeg, with_jpeg_dimensions, JpegColor, JpegOptions};
+pub use jpeg::{jpeg, jpeg_with_restarts, with_jpeg_dimensions, JpegColor, JpegOptions};
 pub use photo::photo;
 pub use png::{palette_image, png, png_header_only, png_rgb16, PngColor, PngOptions};
 pub use webp::webp_lossless;

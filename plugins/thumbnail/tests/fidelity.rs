@@ -110,6 +110,8 @@ fn case(source: Vec<u8>, list: &str, min_psnr: f64, min_ssim: f64) -> Case {
 }
 
 // --- JPEG at every DCT scale, 4:4:4 and 4:2:0 ------------------------------------------------
+// (box 120 of 1001x667 decodes at 1/4, 240 at 1/2 with the focused decoder, 900 at full size
+// with jpeg-decoder; 1/8 is covered by the 12 MP case in `dc_only_and_progressive_first_scan`)
 
 #[test]
 fn jpeg_444_at_each_scale() {
@@ -131,8 +133,11 @@ fn jpeg_444_at_each_scale() {
 #[test]
 fn jpeg_420_at_each_scale() {
     let src = jpeg_photo(80, JpegOptions::default());
-    // measured: 52.3, 55.5, 54.1, 52.7 dB (chroma: Cb 55.2 at box 120); SSIM 0.9985-0.9992
-    for (box_w, floor) in [(120, 51.0), (240, 54.0), (480, 52.5), (900, 51.0)] {
+    // measured: 50.7, 50.9, 54.1, 52.7 dB; SSIM 0.9983-0.9988. (With jpeg-decoder, whose
+    // chroma is at half luma's scale, 4:2:0 had to be decoded one scale finer: 52.3 and
+    // 55.5 dB at box 120 and 240, at twice the pixels. The focused decoder gives chroma at
+    // luma's resolution and keeps the same 2x margin as libvips, at the coarser scale.)
+    for (box_w, floor) in [(120, 49.5), (240, 49.5), (480, 52.5), (900, 51.0)] {
         check(
             &format!("jpeg 4:2:0 box {box_w}"),
             case(
@@ -155,10 +160,10 @@ fn jpeg_every_orientation() {
                 ..JpegOptions::default()
             },
         );
-        // measured: 55.7 dB contained, 53.3 / 56.0 dB covered (the crop moves with the turn)
+        // measured: 52.1 dB contained, 52.3 / 54.1 dB covered (the crop turns with the picture)
         for (list, floor) in [
-            ("--width 200 --height 200", 54.0),
-            ("--width 90 --height 70 --fit cover", 52.0),
+            ("--width 200 --height 200", 51.0),
+            ("--width 90 --height 70 --fit cover", 51.0),
         ] {
             check(
                 &format!("jpeg orientation {orientation} {list}"),
@@ -207,6 +212,47 @@ fn jpeg_gray_cmyk_ycck_progressive() {
                 &format!("jpeg {name} {list}"),
                 case(src.clone(), list, floor, 0.997),
             );
+        }
+    }
+}
+
+// --- the focused decoder's paths -----------------------------------------------------------
+
+/// A 2401x1601 photo: box 150 leaves 2x of resize at 1/8 (DC only), box 300 at 1/4 (2x2
+/// IDCT), box 600 at 1/2 (4x4 IDCT; 8x8 for 4:2:0 chroma). Measured with and without restart
+/// markers, baseline and progressive (the first DC scan answers at 1/8 for 4:4:4; the other
+/// progressive cases go to jpeg-decoder), 4:4:4 (quality 90) and 4:2:0 (quality 80).
+#[test]
+fn dc_only_reduced_idct_and_progressive_first_scan() {
+    let img = photo(2401, 1601, 6);
+    // measured (box 150, 300, 600): 4:4:4 50.9, 53.9, 56.7 dB; 4:2:0 50.6, 51.8, 54.6 dB; the
+    // same with restarts and progressive
+    for (quality, floors) in [(90u8, [49.5, 52.5, 55.0]), (80, [49.0, 50.5, 53.0])] {
+        for progressive in [false, true] {
+            for restart in [None, Some(7u16)] {
+                let options = JpegOptions {
+                    progressive,
+                    ..JpegOptions::default()
+                };
+                let src = match restart {
+                    Some(n) => cdn_samples::jpeg_with_restarts(&img, quality, &options, n),
+                    None => jpeg(&img, quality, &options),
+                }
+                .expect("encodes");
+                for (box_w, floor) in [150, 300, 600].into_iter().zip(floors) {
+                    check(
+                        &format!(
+                            "q{quality} progressive {progressive} restart {restart:?} box {box_w}"
+                        ),
+                        case(
+                            src.clone(),
+                            &format!("--width {box_w} --height {box_w}"),
+                            floor,
+                            0.997,
+                        ),
+                    );
+                }
+            }
         }
     }
 }

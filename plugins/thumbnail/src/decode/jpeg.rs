@@ -3,7 +3,8 @@
 
 use jpeg_decoder::{Decoder, Error, PixelFormat, UnsupportedFeature};
 
-use super::jpeg_header::read_frame;
+use super::fast;
+use super::jpeg_header::{read_frame, Frame};
 use super::{check_size, expect_len, upright_plan, Decoded};
 use crate::error::ThumbError;
 use crate::orient::Orientation;
@@ -31,8 +32,22 @@ pub(super) fn decode(input: &[u8], params: &Params) -> Result<Decoded, ThumbErro
     } else {
         plan
     };
+    let frame = read_frame(input);
+    if let Some((raster, extent)) = decode_fast(
+        input,
+        (width, height),
+        stored.min_source_size(),
+        frame.as_ref(),
+    ) {
+        return Ok(Decoded {
+            raster,
+            extent,
+            orientation,
+            plan,
+        });
+    }
     // Chroma subsampled 2x is decoded at half luma's scale: its plane bounds the scale too.
-    let subsampling = read_frame(input).map_or((1, 1), |frame| frame.max_subsampling());
+    let subsampling = frame.map_or((1, 1), |frame| frame.max_subsampling());
     let denom = shrink_on_load(
         &mut decoder,
         (width, height),
@@ -69,6 +84,37 @@ pub(super) fn decode(input: &[u8], params: &Params) -> Result<Decoded, ThumbErro
         orientation,
         plan,
     })
+}
+
+/// The focused decoder (see [`super::fast`]) at the smallest scale that leaves
+/// [`RESIZE_MARGIN`] of resize, when there is one it can do (it decodes chroma at luma's
+/// resolution, so only the full grid counts): the pixels and the picture's extent in them.
+/// `None`: decode with jpeg-decoder.
+fn decode_fast(
+    input: &[u8],
+    (width, height): (u32, u32),
+    (need_w, need_h): (u32, u32),
+    frame: Option<&Frame>,
+) -> Option<(Raster, (f64, f64))> {
+    let (sub_w, sub_h) = frame?.max_subsampling();
+    let denom = [8u32, 4, 2].into_iter().find(|&d| {
+        width.div_ceil(d) >= RESIZE_MARGIN * need_w
+            && height.div_ceil(d) >= RESIZE_MARGIN * need_h
+            && d >= sub_w
+            && d >= sub_h
+    })?;
+    let scaled = fast::decode(input, denom as usize).ok()?;
+    let raster = Raster {
+        width: scaled.width,
+        height: scaled.height,
+        has_alpha: false,
+        pixels: scaled.pixels,
+    };
+    let extent = (
+        f64::from(width) / f64::from(denom),
+        f64::from(height) / f64::from(denom),
+    );
+    Some((raster, extent))
 }
 
 /// How many times larger than the thumbnail every decoded plane must stay. A DCT-scaled

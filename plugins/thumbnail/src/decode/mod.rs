@@ -2,6 +2,7 @@
 //! decoders. Each decoder returns the pixels as stored (not yet turned upright), possibly already
 //! reduced by shrink-on-load, together with the EXIF orientation and the upright [`Plan`].
 
+mod fast;
 mod jpeg;
 mod jpeg_header;
 mod png;

@@ -1,0 +1,493 @@
+//! A focused JPEG decoder for shrink-on-load, where a thumbnail needs far less than a full
+//! decode: at 1/8 only each block's DC coefficient (AC symbols are decoded just far enough to
+//! skip them: no dequantisation, no IDCT, no stores), at 1/4 and 1/2 reduced IDCTs of the
+//! top-left coefficients. Chroma is decoded at luma's resolution (a 4:2:0 chroma block gives
+//! twice the pixels of a luma block), so no upsampling blurs it. Progressive files are read
+//! when DC is all that is needed: the DC scans are the whole answer, the AC scans are skipped
+//! unread.
+//!
+//! It reads baseline and extended Huffman JPEGs (8-bit, gray or YCbCr, any sampling whose
+//! ratios the scale can absorb, restart markers) and progressive ones in the DC-only case.
+//! Anything else is [`Unsupported`], and the caller decodes with jpeg-decoder instead (CMYK,
+//! YCCK, RGB, 12-bit, arithmetic coding, progressive at 1/4 or 1/2, corrupt data...).
+
+mod huffman;
+mod idct;
+mod markers;
+
+use huffman::{next_marker, BitError, BitReader, HuffmanTable};
+use markers::{read_until_scan, Frame, Next, Scan, Tables};
+
+/// Why this decoder leaves the file to jpeg-decoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unsupported {
+    Truncated,
+    Corrupt,
+    /// Lossless, hierarchical or arithmetic coding.
+    Coding,
+    Precision,
+    /// Not 1 (gray) or 3 (YCbCr) components, or RGB/CMYK.
+    Components,
+    /// Sampling factors the scale cannot absorb.
+    Layout,
+    /// Progressive, and more than DC is needed.
+    Progressive,
+}
+
+impl From<BitError> for Unsupported {
+    fn from(e: BitError) -> Self {
+        match e {
+            BitError::BadCode => Unsupported::Corrupt,
+        }
+    }
+}
+
+/// The decoded picture: RGB, `ceil(width / denom)` x `ceil(height / denom)`.
+pub(crate) struct Scaled {
+    pub width: u32,
+    pub height: u32,
+    pub pixels: Vec<u8>,
+}
+
+/// Natural (row-major) index of each zigzag position.
+const ZIGZAG: [usize; 64] = [
+    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20,
+    13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59,
+    52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
+];
+
+/// One component being decoded into its plane.
+struct Component {
+    h: usize,
+    v: usize,
+    /// Output pixels per block across and down.
+    kh: usize,
+    kv: usize,
+    /// Dequantisation factors, natural order.
+    quant: [i32; 64],
+    /// The last zigzag position inside the kept kv x kh corner, and which positions are in it.
+    last_kept: usize,
+    kept: [bool; 64],
+    /// Blocks across and down of the MCU-padded grid.
+    blocks_w: usize,
+    blocks_h: usize,
+    /// Blocks that hold picture in a non-interleaved scan.
+    own_blocks_w: usize,
+    own_blocks_h: usize,
+    plane: Vec<u8>,
+    dc_pred: i32,
+    /// DC coefficients (quantised) of every block: progressive files only.
+    dcs: Vec<i32>,
+}
+
+impl Component {
+    fn stride(&self) -> usize {
+        self.blocks_w * self.kh
+    }
+}
+
+/// Decodes `input` at 1/`denom` (2, 4 or 8), or says why it will not.
+pub(crate) fn decode(input: &[u8], denom: usize) -> Result<Scaled, Unsupported> {
+    let mut tables = Tables::default();
+    let Next::Scan(mut scan, mut data) = read_until_scan(input, 2, &mut tables)? else {
+        return Err(Unsupported::Truncated);
+    };
+    let frame = tables.frame.clone().ok_or(Unsupported::Corrupt)?;
+    check_colour(&frame, tables.adobe_transform)?;
+    let mut comps = components(&frame, &tables, denom)?;
+    let dc_only = comps.iter().all(|c| c.kh == 1 && c.kv == 1);
+    if frame.progressive && !dc_only {
+        return Err(Unsupported::Progressive);
+    }
+    loop {
+        // tables may change between scans
+        for (c, fc) in comps.iter_mut().zip(&frame.components) {
+            if let Some(q) = &tables.quant[fc.tq] {
+                c.quant = natural_quant(q);
+            }
+        }
+        let end = if frame.progressive {
+            progressive_dc_scan(input, data, &scan, &frame, &tables, &mut comps)?
+        } else {
+            baseline_scan(input, data, &scan, &frame, &tables, &mut comps)?
+        };
+        match read_until_scan(input, end, &mut tables)? {
+            Next::Scan(s, d) => (scan, data) = (s, d),
+            Next::End => break,
+        }
+    }
+    if frame.progressive {
+        for c in &mut comps {
+            let q0 = c.quant[0];
+            let stride = c.stride();
+            for (i, &dc) in c.dcs.iter().enumerate() {
+                c.plane[(i / c.blocks_w) * stride + i % c.blocks_w] =
+                    (dc as f32 * q0 as f32 / 8.0 + 128.5).clamp(0.0, 255.0) as u8;
+            }
+        }
+    }
+    Ok(to_rgb(&frame, &comps, denom))
+}
+
+/// Gray, or three components that are YCbCr (not RGB by Adobe's flag or by their ids).
+fn check_colour(frame: &Frame, adobe: Option<u8>) -> Result<(), Unsupported> {
+    match frame.components.len() {
+        1 => Ok(()),
+        3 => {
+            let ids: Vec<u8> = frame.components.iter().map(|c| c.id).collect();
+            let rgb = match adobe {
+                Some(t) => t == 0,
+                None => ids == b"RGB",
+            };
+            if rgb {
+                Err(Unsupported::Components)
+            } else {
+                Ok(())
+            }
+        }
+        _ => Err(Unsupported::Components),
+    }
+}
+
+fn natural_quant(zigzag: &[u16; 64]) -> [i32; 64] {
+    let mut q = [0i32; 64];
+    for (i, &v) in zigzag.iter().enumerate() {
+        q[ZIGZAG[i]] = i32::from(v);
+    }
+    q
+}
+
+/// Each component's block size at this scale: a block covers 8 * hmax / h pixels of the full
+/// grid across, so it gives that / denom pixels, which must be 1, 2, 4 or 8.
+fn components(frame: &Frame, tables: &Tables, denom: usize) -> Result<Vec<Component>, Unsupported> {
+    let (hmax, vmax) = (frame.hmax(), frame.vmax());
+    let (mcus_x, mcus_y) = frame.mcus();
+    frame
+        .components
+        .iter()
+        .map(|fc| {
+            let size = |max: usize, f: usize| {
+                if !max.is_multiple_of(f) || !(8 * max / f).is_multiple_of(denom) {
+                    return Err(Unsupported::Layout);
+                }
+                let k = 8 * max / f / denom;
+                if [1, 2, 4, 8].contains(&k) {
+                    Ok(k)
+                } else {
+                    Err(Unsupported::Layout)
+                }
+            };
+            let (kh, kv) = (size(hmax, fc.h)?, size(vmax, fc.v)?);
+            let quant = tables.quant[fc.tq]
+                .as_ref()
+                .map(natural_quant)
+                .ok_or(Unsupported::Corrupt)?;
+            let mut kept = [false; 64];
+            let mut last_kept = 0;
+            for (z, &n) in ZIGZAG.iter().enumerate() {
+                if n / 8 < kv && n % 8 < kh {
+                    kept[z] = true;
+                    last_kept = z;
+                }
+            }
+            let (blocks_w, blocks_h) = (mcus_x * fc.h, mcus_y * fc.v);
+            let own_w = (frame.width * fc.h).div_ceil(hmax).div_ceil(8);
+            let own_h = (frame.height * fc.v).div_ceil(vmax).div_ceil(8);
+            Ok(Component {
+                h: fc.h,
+                v: fc.v,
+                kh,
+                kv,
+                quant,
+                last_kept,
+                kept,
+                blocks_w,
+                blocks_h,
+                own_blocks_w: own_w,
+                own_blocks_h: own_h,
+                plane: vec![0; blocks_w * kh * blocks_h * kv],
+                dc_pred: 0,
+                dcs: if frame.progressive {
+                    vec![0; blocks_w * blocks_h]
+                } else {
+                    Vec::new()
+                },
+            })
+        })
+        .collect()
+}
+
+/// The tables a scan's components use, checked present.
+fn scan_tables<'t>(
+    scan: &Scan,
+    tables: &'t Tables,
+    ac: bool,
+) -> Result<Vec<(&'t HuffmanTable, Option<&'t HuffmanTable>)>, Unsupported> {
+    scan.components
+        .iter()
+        .map(|&(_, td, ta)| {
+            let dc = tables.dc[td].as_ref().ok_or(Unsupported::Corrupt)?;
+            let ac = if ac {
+                Some(tables.ac[ta].as_ref().ok_or(Unsupported::Corrupt)?)
+            } else {
+                None
+            };
+            Ok((dc, ac))
+        })
+        .collect()
+}
+
+/// The blocks of one MCU of `scan`, as (scan component, block x, block y), in coding order.
+fn mcu_blocks(
+    scan: &Scan,
+    comps: &[Component],
+    mx: usize,
+    my: usize,
+    out: &mut Vec<(usize, usize, usize)>,
+) {
+    out.clear();
+    if scan.components.len() == 1 {
+        out.push((0, mx, my));
+        return;
+    }
+    for (s, &(ci, _, _)) in scan.components.iter().enumerate() {
+        let c = &comps[ci];
+        for by in 0..c.v {
+            for bx in 0..c.h {
+                out.push((s, mx * c.h + bx, my * c.v + by));
+            }
+        }
+    }
+}
+
+/// The MCUs across and down of a scan: the frame's for an interleaved one, the component's
+/// own blocks for a single-component scan.
+fn scan_mcus(scan: &Scan, frame: &Frame, comps: &[Component]) -> (usize, usize) {
+    if scan.components.len() == 1 {
+        let c = &comps[scan.components[0].0];
+        (c.own_blocks_w, c.own_blocks_h)
+    } else {
+        frame.mcus()
+    }
+}
+
+/// Decodes a baseline scan into the planes; returns where the next marker is.
+fn baseline_scan(
+    input: &[u8],
+    data: usize,
+    scan: &Scan,
+    frame: &Frame,
+    tables: &Tables,
+    comps: &mut [Component],
+) -> Result<usize, Unsupported> {
+    let huff = scan_tables(scan, tables, true)?;
+    let (mcus_x, mcus_y) = scan_mcus(scan, frame, comps);
+    let mut reader = BitReader::new(input, data);
+    let mut coef = [0i32; 64];
+    let mut blocks = Vec::with_capacity(10);
+    let ri = tables.restart_interval;
+    let mut left = ri;
+    for &(ci, _, _) in &scan.components {
+        comps[ci].dc_pred = 0;
+    }
+    for my in 0..mcus_y {
+        for mx in 0..mcus_x {
+            if ri > 0 {
+                if left == 0 {
+                    reader.restart();
+                    for &(ci, _, _) in &scan.components {
+                        comps[ci].dc_pred = 0;
+                    }
+                    left = ri;
+                }
+                left -= 1;
+            }
+            mcu_blocks(scan, comps, mx, my, &mut blocks);
+            for &(s, bx, by) in &blocks {
+                let (dc_table, ac_table) = huff[s];
+                let ac_table = ac_table.ok_or(Unsupported::Corrupt)?;
+                let c = &mut comps[scan.components[s].0];
+                let dc_only = decode_block(&mut reader, dc_table, ac_table, c, &mut coef)?;
+                if bx < c.blocks_w && by < c.blocks_h {
+                    let stride = c.stride();
+                    let at = by * c.kv * stride + bx * c.kh;
+                    idct::block(&coef, dc_only, c.kh, c.kv, &mut c.plane[at..], stride);
+                }
+                for row in coef.chunks_exact_mut(8).take(c.kv) {
+                    row[..c.kh].fill(0);
+                }
+            }
+        }
+        if reader.overrun() {
+            return Err(Unsupported::Truncated);
+        }
+    }
+    Ok(reader.end_of_scan())
+}
+
+/// Decodes one block's coefficients: the DC, and the AC ones inside the component's kept
+/// corner (dequantised into `coef`, natural order); the others are skipped undecoded. Returns
+/// whether no kept AC coefficient is non-zero.
+#[inline(always)]
+fn decode_block(
+    r: &mut BitReader<'_>,
+    dc_table: &HuffmanTable,
+    ac_table: &HuffmanTable,
+    c: &mut Component,
+    coef: &mut [i32; 64],
+) -> Result<bool, Unsupported> {
+    let s = r.symbol(dc_table)?;
+    if s > 16 {
+        return Err(Unsupported::Corrupt);
+    }
+    c.dc_pred = c.dc_pred.wrapping_add(r.receive_extend(s));
+    coef[0] = c.dc_pred.wrapping_mul(c.quant[0]);
+    let mut dc_only = true;
+    let mut k = 1usize;
+    // the kept corner: decode and store
+    while k <= c.last_kept {
+        let rs = r.symbol(ac_table)?;
+        let (run, size) = (usize::from(rs >> 4), rs & 15);
+        if size == 0 {
+            if run == 15 {
+                k += 16;
+                continue;
+            }
+            return Ok(dc_only);
+        }
+        k += run;
+        if k > 63 {
+            return Err(Unsupported::Corrupt);
+        }
+        if k <= c.last_kept && c.kept[k] {
+            let n = ZIGZAG[k];
+            coef[n] = r.receive_extend(size).wrapping_mul(c.quant[n]);
+            dc_only = false;
+        } else {
+            r.skip(u32::from(size));
+        }
+        k += 1;
+    }
+    // the rest: skip
+    while k < 64 {
+        let rs = r.symbol(ac_table)?;
+        let (run, size) = (usize::from(rs >> 4), rs & 15);
+        if size == 0 {
+            if run == 15 {
+                k += 16;
+                continue;
+            }
+            break;
+        }
+        r.skip(u32::from(size));
+        k += run + 1;
+    }
+    Ok(dc_only)
+}
+
+/// Reads one progressive scan: DC first or DC refinement into the DC store; an AC scan is
+/// skipped unread. Returns where the next marker is.
+fn progressive_dc_scan(
+    input: &[u8],
+    data: usize,
+    scan: &Scan,
+    frame: &Frame,
+    tables: &Tables,
+    comps: &mut [Component],
+) -> Result<usize, Unsupported> {
+    if scan.ss != 0 {
+        return Ok(next_marker(input, data));
+    }
+    let first = scan.ah == 0;
+    let huff = if first {
+        scan_tables(scan, tables, false)?
+    } else {
+        Vec::new()
+    };
+    let (mcus_x, mcus_y) = scan_mcus(scan, frame, comps);
+    let mut reader = BitReader::new(input, data);
+    let mut blocks = Vec::with_capacity(10);
+    let ri = tables.restart_interval;
+    let mut left = ri;
+    for &(ci, _, _) in &scan.components {
+        comps[ci].dc_pred = 0;
+    }
+    for my in 0..mcus_y {
+        for mx in 0..mcus_x {
+            if ri > 0 {
+                if left == 0 {
+                    reader.restart();
+                    for &(ci, _, _) in &scan.components {
+                        comps[ci].dc_pred = 0;
+                    }
+                    left = ri;
+                }
+                left -= 1;
+            }
+            mcu_blocks(scan, comps, mx, my, &mut blocks);
+            for &(s, bx, by) in &blocks {
+                let c = &mut comps[scan.components[s].0];
+                let i = by * c.blocks_w + bx;
+                if first {
+                    let size = reader.symbol(huff[s].0)?;
+                    if size > 16 {
+                        return Err(Unsupported::Corrupt);
+                    }
+                    c.dc_pred = c.dc_pred.wrapping_add(reader.receive_extend(size));
+                    if let Some(dc) = c.dcs.get_mut(i) {
+                        *dc = c.dc_pred << scan.al;
+                    }
+                } else if reader.bits(1) == 1 {
+                    if let Some(dc) = c.dcs.get_mut(i) {
+                        *dc |= 1 << scan.al;
+                    }
+                }
+            }
+        }
+        if reader.overrun() {
+            return Err(Unsupported::Truncated);
+        }
+    }
+    Ok(reader.end_of_scan())
+}
+
+/// The planes, all at the output's resolution, as RGB (JFIF's full-range BT.601).
+fn to_rgb(frame: &Frame, comps: &[Component], denom: usize) -> Scaled {
+    let (w, h) = (frame.width.div_ceil(denom), frame.height.div_ceil(denom));
+    let mut pixels = Vec::with_capacity(w * h * 3);
+    if let [gray] = comps {
+        let stride = gray.stride();
+        for y in 0..h {
+            for &g in &gray.plane[y * stride..y * stride + w] {
+                pixels.extend_from_slice(&[g, g, g]);
+            }
+        }
+    } else {
+        let (sy, scb, scr) = (comps[0].stride(), comps[1].stride(), comps[2].stride());
+        for y in 0..h {
+            let ys = &comps[0].plane[y * sy..y * sy + w];
+            let cbs = &comps[1].plane[y * scb..y * scb + w];
+            let crs = &comps[2].plane[y * scr..y * scr + w];
+            for ((&yv, &cb), &cr) in ys.iter().zip(cbs).zip(crs) {
+                pixels.extend_from_slice(&ycc_to_rgb(yv, cb, cr));
+            }
+        }
+    }
+    Scaled {
+        width: w as u32,
+        height: h as u32,
+        pixels,
+    }
+}
+
+/// Fixed point (16 fractional bits), rounded.
+#[inline(always)]
+fn ycc_to_rgb(y: u8, cb: u8, cr: u8) -> [u8; 3] {
+    let y = (i32::from(y) << 16) + (1 << 15);
+    let (cb, cr) = (i32::from(cb) - 128, i32::from(cr) - 128);
+    let r = y + 91_881 * cr;
+    let g = y - 22_554 * cb - 46_802 * cr;
+    let b = y + 116_130 * cb;
+    let c = |v: i32| (v >> 16).clamp(0, 255) as u8;
+    [c(r), c(g), c(b)]
+}
