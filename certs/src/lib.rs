@@ -4,12 +4,16 @@
 //! (client auth). Each certificate carries its role and name as a URI SAN
 //! `spiffe://imagecdn/<role>/<name>`; the master reads the role from the verified certificate to
 //! authorise requests. This library makes those certificates and knows the file names every
-//! binary looks for in the certificate folder ([`files`]); `src/main.rs` is the CLI.
+//! binary looks for in the certificate folder ([`files`]), and writes the folder for one machine
+//! ([`bundle`]: its own certificate and key and `ca.pem`, never `ca.key`); `src/main.rs` is the
+//! CLI.
 
+mod bundle;
 mod files;
 mod identity;
 mod issue;
 
+pub use bundle::{bundle, ca_key_warning, BundleOptions, BundledFile, Outcome};
 pub use files::{files, write_private_key, IdentityFiles, CA_CERT, CA_KEY};
 pub use identity::{parse_spiffe, spiffe_uri, uri_sans, validate_name, Role, DEFAULT_NAME};
 pub use issue::{init, issue, Ca, InitOptions, Leaf, LeafSpec, LEAF_VALIDITY_DAYS};
@@ -25,6 +29,21 @@ pub enum CertError {
     CaExists { path: String },
     #[error("no CA in {dir} ({missing} is missing): run `cdn-certs init --dir {dir}` first")]
     NoCa { dir: String, missing: String },
+    #[error("no {identity} certificate in {dir} ({missing} is missing): make it with `{command}`")]
+    NoIdentity {
+        identity: String,
+        dir: String,
+        missing: String,
+        command: String,
+    },
+    #[error("{path}: {why}")]
+    BadIdentity { path: String, why: String },
+    #[error("{paths}: already there with other contents; pass --force to replace")]
+    BundleConflict { paths: String },
+    #[error("{path} exists: a bundle folder must never hold the CA key; remove it or choose another --out")]
+    CaKeyInBundle { path: String },
+    #[error("--out is the certificate folder {dir} itself; a bundle is a separate folder to copy to one machine")]
+    BundleIntoSource { dir: String },
     #[error("{what}: {source}")]
     Io {
         what: String,

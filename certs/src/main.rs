@@ -1,11 +1,12 @@
 //! `cdn-certs`: makes the certificates an imagecdn deployment trusts (DESIGN §4).
 //!
 //! `init` makes a CA and, signed by it, the master's certificate and the default worker and
-//! client identities (plus any named ones); `issue` adds one more; `show` lists what a folder
-//! holds. Every binary then finds its own files in `--certs DIR` by role and name.
+//! client identities (plus any named ones); `issue` adds one more; `bundle` writes the folder
+//! for one machine (its certificate and key and `ca.pem`, never `ca.key`); `show` lists what a
+//! folder holds. Every binary then finds its own files in `--certs DIR` by role and name.
 
 use anyhow::{Context, Result};
-use cdn_certs::{InitOptions, LeafSpec, Role};
+use cdn_certs::{BundleOptions, InitOptions, LeafSpec, Outcome, Role};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 
@@ -14,7 +15,7 @@ use std::path::{Path, PathBuf};
     name = "cdn-certs",
     version,
     about = "Make the CA and the master, worker and client certificates for imagecdn",
-    after_help = "Examples:\n  cdn-certs init                       # ./certs: CA, master (localhost), worker, client\n  cdn-certs init --workers w1,w2 --clients alice\n  cdn-certs issue --role worker --name w3\n  cdn-certs show"
+    after_help = "Examples:\n  cdn-certs init                       # ./certs: CA, master (localhost), worker, client\n  cdn-certs init --workers w1,w2 --clients alice\n  cdn-certs issue --role worker --name w3\n  cdn-certs bundle --role worker --name w3 --out ./w3-certs   # copy ./w3-certs to that machine\n  cdn-certs show"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -65,6 +66,25 @@ enum Command {
         /// How long the certificate is valid, in days.
         #[arg(long, default_value_t = cdn_certs::LEAF_VALIDITY_DAYS, value_name = "DAYS")]
         days: u32,
+    },
+    /// Write the folder for one machine: its certificate and key, and ca.pem (never ca.key).
+    Bundle {
+        /// The certificate folder that issued it (holds ca.pem and the identity).
+        #[arg(long, default_value = "./certs")]
+        dir: PathBuf,
+        /// master, worker or client.
+        #[arg(long)]
+        role: String,
+        /// The worker's or client's name (default: the default identity, worker.pem or
+        /// client.pem). For the master, the name in its certificate, checked if given.
+        #[arg(long)]
+        name: Option<String>,
+        /// The folder to write (made if missing); copy it to the machine and give it as --certs.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Replace files in --out that have other contents.
+        #[arg(long)]
+        force: bool,
     },
     /// List the certificates in a folder with their identity and expiry.
     Show {
@@ -130,8 +150,57 @@ fn run() -> Result<()> {
             println!("wrote {}", files.cert.display());
             println!("wrote {}", files.key.display());
         }
+        Command::Bundle {
+            dir,
+            role,
+            name,
+            out,
+            force,
+        } => {
+            let role: Role = role.parse()?;
+            let options = BundleOptions {
+                dir,
+                role,
+                name,
+                out,
+                force,
+            };
+            bundle(&options)?;
+        }
         Command::Show { dir } => show(&dir)?,
     }
+    Ok(())
+}
+
+fn bundle(options: &BundleOptions) -> Result<()> {
+    let written = cdn_certs::bundle(options).with_context(|| {
+        let identity = match (options.role, &options.name) {
+            (Role::Master, _) | (_, None) => options.role.to_string(),
+            (role, Some(name)) => format!("{role} {name:?}"),
+        };
+        format!(
+            "bundling the {identity} certificate from {} into {}",
+            options.dir.display(),
+            options.out.display()
+        )
+    })?;
+    for file in written {
+        let verb = match file.outcome {
+            Outcome::Written => "wrote",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Replaced => "replaced",
+        };
+        println!("{verb} {}", file.path.display());
+    }
+    let name = match (&options.name, options.role) {
+        (Some(name), Role::Worker | Role::Client) => format!(" --name {name}"),
+        _ => String::new(),
+    };
+    println!(
+        "copy {} to the {} machine and give it as --certs{name} (it holds no ca.key)",
+        options.out.display(),
+        options.role
+    );
     Ok(())
 }
 

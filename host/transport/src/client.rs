@@ -1,6 +1,7 @@
 //! The connecting side: one QUIC connection to the master, one stream per request.
 
 use crate::frame::{self, Frame, FrameError, FrameLimits};
+use crate::limits::CLOSE_TOO_MANY_CONNECTIONS;
 use crate::peer::Peer;
 use crate::tls::{Identity, TlsError};
 use cdn_certs::Role;
@@ -25,6 +26,11 @@ pub enum ClientError {
     TimedOut,
     #[error("{addr} is not an imagecdn master (its certificate says {found})")]
     NotAMaster { addr: SocketAddr, found: String },
+    /// The master closed the connection because our identity (role and name) already has as
+    /// many connections open as it allows. `reason` is the master's ("too many connections for
+    /// worker/w1 (at most 8 at once)").
+    #[error("the master refused this connection: {reason}; close other connections of this identity (another process using the same certificate?) or raise the master's limit")]
+    TooManyConnections { reason: String },
     #[error("connection lost: {0}")]
     Connection(String),
     #[error("bad response: {0}")]
@@ -89,6 +95,13 @@ impl ClientError {
                 String::from_utf8_lossy(&close.reason).into_owned(),
                 true,
             ),
+            E::ApplicationClosed(close)
+                if u64::from(close.error_code) == u64::from(CLOSE_TOO_MANY_CONNECTIONS) =>
+            {
+                return ClientError::TooManyConnections {
+                    reason: String::from_utf8_lossy(&close.reason).into_owned(),
+                }
+            }
             E::ApplicationClosed(close) => {
                 return ClientError::Connection(format!(
                     "closed by the master: {}",

@@ -7,9 +7,13 @@
 //! | body | `body_len` bytes | raw bytes (image, thumbnail, plugin); at most [`FrameLimits::max_body`] |
 //! | end | — | the sender finishes the stream; anything after the body is an error |
 //!
-//! Lengths are checked against the caps before anything is allocated for them.
+//! Lengths are checked against the caps before anything is allocated for them. On a server, a
+//! body also takes the server's request-body budget before its memory is reserved
+//! ([`crate::ServerLimits::body_budget`]); one that cannot get it in time is [`FrameError::Busy`].
 
+use crate::budget::BudgetHold;
 use serde_json::{Map, Value};
+use std::time::Duration;
 
 /// How much body memory is reserved before the bytes arrive.
 const BODY_CHUNK: usize = 1 << 20;
@@ -77,6 +81,8 @@ pub enum FrameError {
     TrailingBytes,
     #[error("stream error: {0}")]
     Stream(String),
+    #[error("the server is busy: its request-body budget of {} MiB stayed spent for {waited:?}; try again later", budget >> 20)]
+    Busy { budget: u64, waited: Duration },
 }
 
 impl FrameError {
@@ -93,6 +99,7 @@ impl FrameError {
             FrameError::TruncatedBody { .. } => "truncated_body",
             FrameError::TrailingBytes => "trailing_bytes",
             FrameError::Stream(_) => "stream_error",
+            FrameError::Busy { .. } => "busy",
         }
     }
 }
@@ -166,6 +173,24 @@ pub async fn write(send: &mut quinn::SendStream, frame: &Frame) -> Result<(), Fr
 
 /// Reads one frame and checks that the stream ends right after it.
 pub async fn read(recv: &mut quinn::RecvStream, limits: FrameLimits) -> Result<Frame, FrameError> {
+    read_frame(recv, limits, None).await
+}
+
+/// [`read`], with the body's memory taken from `budget` before it is reserved. The hold keeps
+/// the budget until it is dropped (after the request is handled, or when reading fails).
+pub(crate) async fn read_budgeted(
+    recv: &mut quinn::RecvStream,
+    limits: FrameLimits,
+    budget: &mut BudgetHold,
+) -> Result<Frame, FrameError> {
+    read_frame(recv, limits, Some(budget)).await
+}
+
+async fn read_frame(
+    recv: &mut quinn::RecvStream,
+    limits: FrameLimits,
+    mut budget: Option<&mut BudgetHold>,
+) -> Result<Frame, FrameError> {
     let mut len = [0u8; 4];
     read_exact(recv, &mut len)
         .await
@@ -204,21 +229,23 @@ pub async fn read(recv: &mut quinn::RecvStream, limits: FrameLimits) -> Result<F
         });
     }
     // The body grows as bytes arrive: a header that announces 64 MiB and then sends nothing
-    // costs one chunk of memory, not 64 MiB.
+    // costs one chunk of memory, not 64 MiB. `reserved` is what the body may hold so far (and
+    // what it took from the budget); nothing is read past it.
     let expected = body_len as usize;
-    let mut body = Vec::with_capacity(expected.min(BODY_CHUNK));
+    let mut body: Vec<u8> = Vec::new();
+    let mut reserved = 0usize;
     while body.len() < expected {
-        match recv.read_chunk(expected - body.len(), true).await {
-            Ok(Some(chunk)) => {
-                if body.capacity() - body.len() < chunk.bytes.len() {
-                    // Double, but never past the announced (and already capped) length.
-                    let target = (body.capacity() * 2)
-                        .max(body.len() + chunk.bytes.len())
-                        .min(expected);
-                    body.reserve_exact(target - body.len());
-                }
-                body.extend_from_slice(&chunk.bytes);
+        if body.len() == reserved {
+            // Double, but never past the announced (and already capped) length.
+            let target = (reserved * 2).max(BODY_CHUNK).min(expected);
+            if let Some(budget) = budget.as_deref_mut() {
+                budget.grow(target - reserved).await?;
             }
+            body.reserve_exact(target - body.len());
+            reserved = target;
+        }
+        match recv.read_chunk(reserved - body.len(), true).await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk.bytes),
             Ok(None) => {
                 return Err(FrameError::TruncatedBody {
                     expected: body_len,

@@ -14,9 +14,12 @@
 //!
 //! This crate does not pull in wasmtime, so the client stays small.
 
+mod admission;
+mod budget;
 mod call;
 mod client;
 pub mod frame;
+pub mod limits;
 mod peer;
 mod server;
 pub mod tls;
@@ -25,6 +28,10 @@ pub use call::CallError;
 pub use cdn_certs::Role;
 pub use client::{resolve_master, Client, ClientError, Refusal};
 pub use frame::{Frame, FrameError, FrameLimits};
+pub use limits::{
+    ServerLimits, CLOSE_NO_IDENTITY, CLOSE_SHUTDOWN, CLOSE_TOO_MANY_CONNECTIONS,
+    REQUEST_READ_TIMEOUT,
+};
 pub use peer::Peer;
-pub use server::{Handler, Server, REQUEST_READ_TIMEOUT};
+pub use server::{Handler, Server};
 pub use tls::{Identity, TlsError, ALPN};

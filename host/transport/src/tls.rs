@@ -39,6 +39,8 @@ pub enum TlsError {
     Names(#[from] cdn_certs::CertError),
     #[error("TLS configuration: {0}")]
     Config(String),
+    #[error("invalid server limit: {0}")]
+    Limit(String),
 }
 
 /// Our certificate chain and key, the CA we trust, and who the certificate says we are.
@@ -97,7 +99,19 @@ impl Identity {
     }
 
     /// The server side: requires every client to present a certificate signed by our CA.
+    /// Peers may open [`crate::limits::DEFAULT_MAX_STREAMS_PER_CONN`] requests at once per
+    /// connection (see [`Identity::server_config_with`]).
     pub fn server_config(&self) -> Result<quinn::ServerConfig, TlsError> {
+        self.server_config_with(crate::limits::DEFAULT_MAX_STREAMS_PER_CONN)
+    }
+
+    /// [`Identity::server_config`] with at most `max_streams_per_conn` bidirectional streams
+    /// open at once per connection, and no unidirectional ones (the protocol has none, and each
+    /// would buffer up to a stream window of data nobody reads).
+    pub fn server_config_with(
+        &self,
+        max_streams_per_conn: u32,
+    ) -> Result<quinn::ServerConfig, TlsError> {
         let provider = provider();
         let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
             self.roots.clone(),
@@ -115,7 +129,11 @@ impl Identity {
         tls.max_early_data_size = 0;
         let quic = QuicServerConfig::try_from(tls).map_err(|e| TlsError::Config(e.to_string()))?;
         let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
-        config.transport_config(Arc::new(transport()));
+        let mut transport = transport();
+        transport
+            .max_concurrent_bidi_streams(max_streams_per_conn.into())
+            .max_concurrent_uni_streams(0u32.into());
+        config.transport_config(Arc::new(transport));
         Ok(config)
     }
 
