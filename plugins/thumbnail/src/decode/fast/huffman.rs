@@ -14,6 +14,10 @@ pub(crate) struct HuffmanTable {
     maxcode: [i32; 18],
     valoffset: [i32; 17],
     values: Vec<u8>,
+    /// For AC tables: for each 9-bit prefix holding a whole code and its extra bits, the run
+    /// and the bits used (code + extra) in the low byte and the coefficient's value above;
+    /// 0 when the prefix does not (then decode the symbol the slow way).
+    ac_fast: Vec<i32>,
 }
 
 impl HuffmanTable {
@@ -47,11 +51,26 @@ impl HuffmanTable {
             code <<= 1;
         }
         maxcode[17] = i32::MAX; // sentinel
+        let ac_fast = lookup
+            .iter()
+            .enumerate()
+            .map(|(peek, &(len, rs))| {
+                let (run, size) = (i32::from(rs >> 4), u32::from(rs & 15));
+                let used = u32::from(len) + size;
+                if len == 0 || size == 0 || used > LOOKUP_BITS {
+                    return 0;
+                }
+                let raw = ((peek as u32) >> (LOOKUP_BITS - used)) & ((1 << size) - 1);
+                let value = extend(raw as i32, size);
+                (value << 16) | (run << 8) | used as i32
+            })
+            .collect();
         Some(HuffmanTable {
             lookup,
             maxcode,
             valoffset,
             values: values.to_vec(),
+            ac_fast,
         })
     }
 }
@@ -92,6 +111,27 @@ impl<'a> BitReader<'a> {
 
     #[inline(always)]
     fn refill(&mut self) {
+        // Fast path: the next 8 bytes hold no 0xFF (no stuffing, no marker): take as many
+        // whole bytes as fit in one go.
+        if !self.stopped {
+            if let Some(next) = self.data.get(self.pos..self.pos + 8) {
+                let mut word = [0u8; 8];
+                word.copy_from_slice(next);
+                let word = u64::from_be_bytes(word);
+                let inv = !word;
+                let has_ff =
+                    inv.wrapping_sub(0x0101_0101_0101_0101) & !inv & 0x8080_8080_8080_8080 != 0;
+                if !has_ff {
+                    let n = (63 - self.count) / 8;
+                    if n > 0 {
+                        self.buf |= (word >> (64 - 8 * n)) << (64 - 8 * n - self.count);
+                        self.pos += n as usize;
+                        self.count += 8 * n;
+                        return;
+                    }
+                }
+            }
+        }
         while self.count <= 56 {
             let byte = if self.stopped {
                 if let Some(fed) = &mut self.fed_after_end {
@@ -193,12 +233,22 @@ impl<'a> BitReader<'a> {
     #[inline(always)]
     pub fn receive_extend(&mut self, size: u8) -> i32 {
         let size = u32::from(size);
-        let v = self.bits(size) as i32;
-        if size > 0 && v < (1 << (size - 1)) {
-            v - (1 << size) + 1
-        } else {
-            v
+        extend(self.bits(size) as i32, size)
+    }
+
+    /// An AC coefficient whose code and extra bits fit in one lookup: `Some((run, value))`,
+    /// consumed. `None`: decode it with [`BitReader::symbol`].
+    #[inline(always)]
+    pub fn ac_fast(&mut self, table: &HuffmanTable) -> Option<(usize, i32)> {
+        if self.count < 16 {
+            self.refill();
         }
+        let entry = table.ac_fast[(self.buf >> (64 - LOOKUP_BITS)) as usize];
+        if entry == 0 {
+            return None;
+        }
+        self.consume((entry & 0xFF) as u32);
+        Some((((entry >> 8) & 0xFF) as usize, entry >> 16))
     }
 
     /// At a restart interval's end: drops the partial byte and the RSTn marker after it. A
@@ -224,6 +274,16 @@ impl<'a> BitReader<'a> {
     /// Where the marker ending this scan is (the end of the input when there is none).
     pub fn end_of_scan(&self) -> usize {
         next_marker(self.data, self.pos)
+    }
+}
+
+/// JPEG's sign extension of a `size`-bit magnitude category value.
+#[inline(always)]
+fn extend(v: i32, size: u32) -> i32 {
+    if size > 0 && v < (1 << (size - 1)) {
+        v - (1 << size) + 1
+    } else {
+        v
     }
 }
 

@@ -346,6 +346,19 @@ fn decode_block(
     let mut k = 1usize;
     // the kept corner: decode and store
     while k <= c.last_kept {
+        if let Some((run, value)) = r.ac_fast(ac_table) {
+            k += run;
+            if k > 63 {
+                return Err(Unsupported::Corrupt);
+            }
+            if c.kept[k] {
+                let n = ZIGZAG[k];
+                coef[n] = value.wrapping_mul(c.quant[n]);
+                dc_only = false;
+            }
+            k += 1;
+            continue;
+        }
         let rs = r.symbol(ac_table)?;
         let (run, size) = (usize::from(rs >> 4), rs & 15);
         if size == 0 {
@@ -370,6 +383,10 @@ fn decode_block(
     }
     // the rest: skip
     while k < 64 {
+        if let Some((run, _)) = r.ac_fast(ac_table) {
+            k += run + 1;
+            continue;
+        }
         let rs = r.symbol(ac_table)?;
         let (run, size) = (usize::from(rs >> 4), rs & 15);
         if size == 0 {
