@@ -197,7 +197,8 @@ fn bundle(options: &BundleOptions) -> Result<()> {
         _ => String::new(),
     };
     println!(
-        "copy {} to the {} machine and give it as --certs{name} (it holds no ca.key)",
+        "copy {} to the {} machine and start it with --certs <that folder>{name}; the folder \
+         holds no ca.key",
         options.out.display(),
         options.role
     );

@@ -9,7 +9,10 @@
 //!
 //! Lengths are checked against the caps before anything is allocated for them. On a server, a
 //! body also takes the server's request-body budget before its memory is reserved
-//! ([`crate::ServerLimits::body_budget`]); one that cannot get it in time is [`FrameError::Busy`].
+//! ([`crate::ServerLimits::body_budget`]); while it waits for budget the stream is not read, so
+//! the sender is held back by QUIC flow control, and one that cannot get it within
+//! [`crate::ServerLimits::budget_wait`] is answered with the error kind `busy`
+//! ([`FrameError::Busy`]: retryable, the request was not handled).
 
 use crate::budget::BudgetHold;
 use serde_json::{Map, Value};

@@ -25,6 +25,9 @@ mod server;
 pub mod tls;
 
 pub use call::CallError;
+/// The warning a worker or client logs when its certificate folder also holds `ca.key` (so
+/// binaries that depend only on this crate can call it).
+pub use cdn_certs::ca_key_warning;
 pub use cdn_certs::Role;
 pub use client::{resolve_master, Client, ClientError, Refusal};
 pub use frame::{Frame, FrameError, FrameLimits};
