@@ -11,6 +11,12 @@
 //!   typed [`FrameError`], answered with an error frame; the connection keeps serving.
 //! - [`Server`] and [`Client`]: accept/serve and connect/request; [`Client::call`] sends a
 //!   `cdn-proto` request and reads its typed response.
+//! - [`ServerLimits`]: what one peer may take from a server — requests open at once per
+//!   connection (QUIC `MAX_STREAMS`, default 32; more wait), connections open at once per
+//!   identity (default 8; one more is closed with [`CLOSE_TOO_MANY_CONNECTIONS`], which the
+//!   client reports as [`ClientError::TooManyConnections`]), and request-body bytes held at once
+//!   across all connections (default 512 MiB; a body that cannot get budget within 10 s is
+//!   answered with the error kind `busy`).
 //!
 //! This crate does not pull in wasmtime, so the client stays small.
 
