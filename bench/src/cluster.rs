@@ -225,11 +225,11 @@ impl<'a> Cluster<'a> {
     }
 
     /// Stops every process (killed and reaped) and returns every image the registry holds.
-    pub fn stop(self) -> Result<Vec<cdn_host::ImageRecord>> {
+    pub fn stop(self) -> Result<Vec<cdn_proto::ImageView>> {
         let data = self.data.clone();
         drop(self);
         let path = data.join("registry.sqlite3");
-        let registry = cdn_host::Registry::open(&path)
+        let registry = cdn_master::Registry::open(&path)
             .with_context(|| format!("opening the registry {}", path.display()))?;
         registry
             .list(None)

@@ -221,7 +221,7 @@ pub fn report(
     out.para(&format!(
         "Median of {runs} runs, each with a fresh master data folder. The plugin writes a fixed \
          2x1 PNG; sources are {SOURCE_BYTES}-byte files. Latency is each image's `created_ms` to \
-         `finished_ms` as the registry records them (read with `cdn_host::Registry` after the \
+         `finished_ms` as the registry records them (read with `cdn_master::Registry` after the \
          run, at millisecond resolution). Since all {tasks} are registered at once, the latency includes \
          queueing behind the earlier ones."
     ));

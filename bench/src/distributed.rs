@@ -131,7 +131,7 @@ fn run_once(
 }
 
 /// The latest `finished_ms` of the images `ids`, all of which must be done.
-fn last_finished(records: &[cdn_host::ImageRecord], ids: &[String]) -> Result<i64> {
+fn last_finished(records: &[cdn_proto::ImageView], ids: &[String]) -> Result<i64> {
     let mut last = i64::MIN;
     for id in ids {
         let record = records
@@ -139,7 +139,7 @@ fn last_finished(records: &[cdn_host::ImageRecord], ids: &[String]) -> Result<i6
             .find(|r| r.id.as_str() == id)
             .with_context(|| format!("{id} is not in the registry"))?;
         match (record.status, record.finished_ms) {
-            (cdn_host::Status::Done, Some(ms)) => last = last.max(ms),
+            (cdn_proto::Status::Done, Some(ms)) => last = last.max(ms),
             (status, _) => bail!("{id} is {status:?}, not done"),
         }
     }

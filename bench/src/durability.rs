@@ -6,7 +6,8 @@
 
 use crate::measure::median_of;
 use anyhow::{bail, Context, Result};
-use cdn_host::{BlobId, BlobStore, Registry, ThumbInfo};
+use cdn_common::ContentHash;
+use cdn_master::{BlobStore, Registry, ThumbInfo};
 use std::path::Path;
 use std::time::Instant;
 
@@ -31,9 +32,9 @@ pub fn measure(scratch: &Path) -> Result<StoreCosts> {
     let dir = scratch.join("durability-probe");
     let blobs = BlobStore::open(dir.join("blobs")).context("opening a blob store")?;
     let registry = Registry::open(dir.join("registry.sqlite3")).context("opening a registry")?;
-    let plugin = BlobId::of(b"plugin");
+    let plugin = ContentHash::of(b"plugin");
     let thumb = ThumbInfo {
-        blob: BlobId::of(b"thumbnail"),
+        blob: ContentHash::of(b"thumbnail"),
         size: 70,
         width: 2,
         height: 1,

@@ -1,7 +1,8 @@
 //! The command line (clap derive).
 
 use crate::exit::EXIT_CODES_HELP;
-use cdn_proto::{Fit, Format, Params, Status, DEFAULT_PLUGIN};
+use cdn_params::ParamArgs;
+use cdn_proto::{Status, DEFAULT_PLUGIN};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -180,59 +181,6 @@ pub struct RegisterArgs {
     pub json: bool,
 }
 
-/// The thumbnail parameters of a registration (defaults: DESIGN §6).
-#[derive(Debug, Clone, Args)]
-pub struct ParamArgs {
-    /// Width of the thumbnail box, in pixels.
-    #[arg(long, default_value_t = Params::default().width, value_name = "W",
-          value_parser = clap::value_parser!(u32).range(1..=16_384))]
-    pub width: u32,
-    /// Height of the thumbnail box, in pixels.
-    #[arg(long, default_value_t = Params::default().height, value_name = "H",
-          value_parser = clap::value_parser!(u32).range(1..=16_384))]
-    pub height: u32,
-    /// contain: fit inside the box; cover: fill the box and centre-crop.
-    #[arg(long, value_enum, default_value_t = FitArg::Contain)]
-    pub fit: FitArg,
-    /// The thumbnail's encoding.
-    #[arg(long, value_enum, default_value_t = FormatArg::Jpeg)]
-    pub format: FormatArg,
-    /// JPEG quality, 1-100.
-    #[arg(long, default_value_t = Params::default().quality, value_name = "Q",
-          value_parser = clap::value_parser!(u8).range(1..=100))]
-    pub quality: u8,
-}
-
-impl ParamArgs {
-    pub fn params(&self) -> Params {
-        Params {
-            width: self.width,
-            height: self.height,
-            fit: match self.fit {
-                FitArg::Contain => Fit::Contain,
-                FitArg::Cover => Fit::Cover,
-            },
-            format: match self.format {
-                FormatArg::Jpeg => Format::Jpeg,
-                FormatArg::Png => Format::Png,
-            },
-            quality: self.quality,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum FitArg {
-    Contain,
-    Cover,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum FormatArg {
-    Jpeg,
-    Png,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StatusArg {
     Pending,
@@ -345,7 +293,7 @@ mod tests {
         let Command::Register(args) = cli.command else {
             panic!("not register")
         };
-        assert_eq!(args.params.params(), Params::default());
+        assert_eq!(args.params.params(), cdn_proto::Params::default());
         assert_eq!(args.plugin, "thumbnail");
     }
 

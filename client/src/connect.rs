@@ -4,8 +4,8 @@
 use crate::cli::Global;
 use crate::exit::Refused;
 use anyhow::{anyhow, Context};
-use cdn_proto::{parse_response, to_header, ProtoError, Request};
-use cdn_transport::{Client, ClientError, Frame, Identity, Role};
+use cdn_proto::Request;
+use cdn_transport::{CallError, Client, ClientError, Identity, Role};
 use serde::de::DeserializeOwned;
 
 /// A connection to the master. `call` takes `&self`, so several requests may be in flight at
@@ -43,21 +43,10 @@ impl Master {
         request: &Request,
         body: Vec<u8>,
     ) -> anyhow::Result<(T, Vec<u8>)> {
-        let op = request.op();
-        let header = to_header(request).context("cannot encode the request")?;
-        tracing::debug!(op, body = body.len(), "request");
-        let response = self
-            .client
-            .request(&Frame { header, body })
-            .await
-            .with_context(|| format!("{op} request to the master at {}", self.address))?;
-        match parse_response::<T>(&response.header) {
-            Ok(value) => Ok((value, response.body)),
-            Err(ProtoError::Remote { kind, message }) => Err(Refused { kind, message }.into()),
-            Err(other) => Err(anyhow!(other).context(format!(
-                "unexpected answer from the master at {} to {op}",
-                self.address
-            ))),
+        match self.client.call(request, body).await {
+            Ok(answer) => Ok(answer),
+            Err(CallError::Refused { kind, message }) => Err(Refused { kind, message }.into()),
+            Err(other) => Err(anyhow!(other).context(format!("the master at {}", self.address))),
         }
     }
 

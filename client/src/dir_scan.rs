@@ -80,7 +80,7 @@ mod tests {
             "img_100.jpg_thumb.jpg",
             "a_thumb.png",
             "a_THUMB.jpg_thumb.JPG",
-            ".img.jpg_thumb.jpg.cdn-local-tmp-1-2",
+            ".img.jpg_thumb.jpg.cdn-tmp-1-2",
         ] {
             assert!(!wanted(OsStr::new(no)), "{no}");
         }

@@ -18,7 +18,6 @@
 //!
 //! Every error prints as `cdn: ` followed by its cause chain, on stderr.
 
-mod atomic_write;
 mod cli;
 mod commands;
 mod connect;

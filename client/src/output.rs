@@ -109,13 +109,13 @@ mod tests {
             id: "cat.jpg".into(),
             status,
             source: SourceView {
-                hash: "00".into(),
+                hash: cdn_proto::ContentHash::of(b"00"),
                 size: 5000,
             },
             params: Params::default(),
             plugin: PluginInfo {
                 name: "thumbnail".into(),
-                hash: "11".into(),
+                hash: cdn_proto::ContentHash::of(b"11"),
             },
             attempts: 0,
             last_error: None,
@@ -142,7 +142,7 @@ mod tests {
             message: "line one\nline two".into(),
         });
         done.thumbnail = Some(ThumbnailView {
-            hash: "22".into(),
+            hash: cdn_proto::ContentHash::of(b"22"),
             size: 99,
             width: 256,
             height: 170,

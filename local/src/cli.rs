@@ -1,6 +1,7 @@
 //! The command line: `setup`, `threads`, `processes` (and the hidden `__child` worker role).
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use cdn_params::ParamArgs;
+use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 const EXAMPLES: &str = "\
@@ -114,32 +115,14 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE.wasm")]
     pub plugin: Option<String>,
 
-    /// Width of the thumbnail box, in pixels.
-    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..), conflicts_with = "args")]
-    pub width: u32,
-
-    /// Height of the thumbnail box, in pixels.
-    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..), conflicts_with = "args")]
-    pub height: u32,
-
-    /// How the image fits the box: contain (whole image inside) or cover (box filled, cropped).
-    #[arg(long, value_enum, default_value_t = Fit::Contain, conflicts_with = "args")]
-    pub fit: Fit,
-
-    /// Output format; also the extension of the output file (jpeg -> NAME_thumb.jpg).
-    #[arg(long, value_enum, default_value_t = Format::Jpeg)]
-    pub format: Format,
-
-    /// JPEG quality, 1-100.
-    #[arg(long, default_value_t = 80, value_parser = clap::value_parser!(u8).range(1..=100), conflicts_with = "args")]
-    pub quality: u8,
-
-    /// Refuse sources larger than this many pixels (the plugin's default is 100 megapixels).
-    #[arg(long, value_name = "N", conflicts_with = "args")]
-    pub max_pixels: Option<u64>,
+    /// The thumbnail: box, fit, format (also the output file's extension: jpeg ->
+    /// NAME_thumb.jpg), quality, largest source.
+    #[command(flatten)]
+    pub params: ParamArgs,
 
     /// A raw argument for the plugin, instead of the box flags (repeatable, in order).
-    #[arg(long = "arg", value_name = "ARG", allow_hyphen_values = true)]
+    #[arg(long = "arg", value_name = "ARG", allow_hyphen_values = true,
+          conflicts_with_all = ["width", "height", "fit", "quality", "max_pixels"])]
     pub args: Vec<String>,
 
     /// Redo thumbnails that already exist and are newer than their source.
@@ -165,72 +148,13 @@ pub struct ChildArgs {
     pub plugin_args: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Fit {
-    Contain,
-    Cover,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    #[value(alias = "jpg")]
-    Jpeg,
-    Png,
-    Webp,
-}
-
-impl Fit {
-    pub fn name(self) -> &'static str {
-        match self {
-            Fit::Contain => "contain",
-            Fit::Cover => "cover",
-        }
-    }
-}
-
-impl Format {
-    /// The name the plugin ABI uses.
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Jpeg => "jpeg",
-            Format::Png => "png",
-            Format::Webp => "webp",
-        }
-    }
-
-    /// The extension of output files.
-    pub fn extension(self) -> &'static str {
-        match self {
-            Format::Jpeg => "jpg",
-            Format::Png => "png",
-            Format::Webp => "webp",
-        }
-    }
-}
-
 impl RunArgs {
     /// The plugin's argv (without argv\[0\]): the raw `--arg`s if any, else the box flags.
     pub fn plugin_args(&self) -> Vec<String> {
         if !self.args.is_empty() {
             return self.args.clone();
         }
-        let mut args = vec![
-            "--width".to_string(),
-            self.width.to_string(),
-            "--height".to_string(),
-            self.height.to_string(),
-            "--fit".to_string(),
-            self.fit.name().to_string(),
-            "--format".to_string(),
-            self.format.name().to_string(),
-            "--quality".to_string(),
-            self.quality.to_string(),
-        ];
-        if let Some(max) = self.max_pixels {
-            args.push("--max-pixels".to_string());
-            args.push(max.to_string());
-        }
-        args
+        self.params.params().to_args()
     }
 
     /// Worker count: `-j`, else the number of CPUs.
@@ -333,7 +257,7 @@ mod tests {
                 "5"
             ]
         );
-        assert_eq!(args.format.extension(), "png");
+        assert_eq!(args.params.format.extension(), "png");
     }
 
     #[test]

@@ -139,7 +139,8 @@ pub fn thumbnail_one(
         ));
     }
     warn_if_extension_differs(&thumbnail, output);
-    crate::output::write_atomic(output, &thumbnail)
+    cdn_common::write_atomic(output, &thumbnail)
+        .map_err(anyhow::Error::from)
         .map_err(|e| Failure::new("write_error", format!("{e:#}")))?;
     Ok(Made {
         bytes: thumbnail.len() as u64,

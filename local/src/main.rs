@@ -12,7 +12,6 @@
 
 mod cli;
 mod job;
-mod output;
 mod processes;
 mod report;
 mod scan;
@@ -72,7 +71,7 @@ fn run(mode: Mode, args: &RunArgs) -> Result<bool> {
     let started = Instant::now();
     let plugin_source = PluginSource::parse(args.plugin.as_deref())?;
     let plugin_args = args.plugin_args();
-    let tasks = scan::scan(&args.dirs, args.format.extension(), args.force)?;
+    let tasks = scan::scan(&args.dirs, args.params.format.extension(), args.force)?;
     let reporter = Reporter::new(&tasks, args.quiet);
     if tasks.is_empty() {
         tracing::warn!("no images found in the folders given");

@@ -117,7 +117,7 @@ fn remove_stale_temp_files(dir: &Path) {
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(crate::output::temp_file_pid) else {
+        let Some(pid) = name.to_str().and_then(cdn_common::atomic::temp_file_pid) else {
             continue;
         };
         if !process_gone(pid) {
@@ -162,7 +162,7 @@ mod tests {
             ".jpg",
             ".hidden.jpg",
             "archive.jpg.zip",
-            ".img_1.jpg_thumb.jpg.cdn-local-tmp-12-0",
+            ".img_1.jpg_thumb.jpg.cdn-tmp-12-0",
         ] {
             assert!(!is_source_image(no), "{no}");
         }

@@ -64,7 +64,7 @@ pub fn run(args: &SetupArgs) -> Result<()> {
                 .with_context(|| format!("cannot encode {}", path.display()))?;
             let same = std::fs::read(path).is_ok_and(|old| old == bytes);
             if !same {
-                crate::output::write_atomic(path, &bytes)?;
+                cdn_common::write_atomic(path, &bytes)?;
             }
             let mut c = counts.lock().unwrap_or_else(|e| e.into_inner());
             if same {

@@ -1,10 +1,10 @@
 //! `cdn fetch ID -o FILE`: the thumbnail's bytes, written atomically (or to stdout with `-o -`).
 
-use crate::atomic_write::AtomicFile;
 use crate::cli::{FetchArgs, Global};
 use crate::connect::Master;
 use crate::exit::Exit;
 use anyhow::Context;
+use cdn_common::AtomicFile;
 use cdn_proto::{ImageView, Request};
 use std::io::Write;
 use std::path::Path;

@@ -31,7 +31,7 @@ pub async fn list(global: &Global, json: bool) -> anyhow::Result<Exit> {
         let rows: Vec<Vec<String>> = list
             .plugins
             .iter()
-            .map(|p| vec![p.name.clone(), p.hash.clone()])
+            .map(|p| vec![p.name.clone(), p.hash.to_hex()])
             .collect();
         output::line(output::table(&["NAME", "HASH"], &rows).trim_end())?;
     }

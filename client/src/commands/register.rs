@@ -270,13 +270,13 @@ mod tests {
                 id: "a.jpg".into(),
                 status: Status::Pending,
                 source: SourceView {
-                    hash: "00".into(),
+                    hash: cdn_proto::ContentHash::of(b"00"),
                     size: 1234,
                 },
                 params: Params::default(),
                 plugin: PluginInfo {
                     name: "stamp".into(),
-                    hash: "11".into(),
+                    hash: cdn_proto::ContentHash::of(b"11"),
                 },
                 attempts: 0,
                 last_error: None,

@@ -10,7 +10,8 @@
 //! Logs go to stderr (`RUST_LOG`, default `info`).
 
 use anyhow::{Context, Result};
-use cdn_host::{Master, MasterConfig, Stop, WorkerConfig};
+use cdn_master::{Master, MasterConfig};
+use cdn_worker::{Stop, WorkerConfig};
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -190,7 +191,7 @@ async fn worker(args: WorkerArgs) -> Result<()> {
 
     let (stop_tx, stop_rx) = watch::channel(Stop::Run);
     let mut signals = Signals::new()?;
-    let work = cdn_host::worker::run(config, stop_rx);
+    let work = cdn_worker::run(config, stop_rx);
     tokio::pin!(work);
     let summary = loop {
         tokio::select! {

@@ -5,8 +5,8 @@
 
 mod e2e_support;
 
+use cdn_proto::ContentHash;
 use e2e_support::*;
-use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
 
 /// A `cdn list` row (or its header) for the tables below, whose widest cells are
@@ -402,8 +402,8 @@ fn wait_exit_codes() {
 fn plugin_add_and_list() {
     let c = Cluster::new();
     let _master = c.master(&[]);
-    let stamp_hash = hex::encode(Sha256::digest(cdn_plugin_bundle::STAMP));
-    let thumbnail_hash = hex::encode(Sha256::digest(cdn_plugin_bundle::THUMBNAIL));
+    let stamp_hash = ContentHash::of(cdn_plugin_bundle::STAMP).to_hex();
+    let thumbnail_hash = ContentHash::of(cdn_plugin_bundle::THUMBNAIL).to_hex();
     let stamp = c.file("stamp.wasm", cdn_plugin_bundle::STAMP);
     let r = c.cdn(&["plugin", "add", "stamp", path_str(&stamp)]).ok();
     assert_eq!(r.stdout, format!("plugin stamp = {stamp_hash}\n"));

@@ -4,10 +4,10 @@
 mod e2e_support;
 
 use cdn_certs::Role;
+use cdn_proto::ContentHash;
 use cdn_proto::{kind, to_header, Request};
 use cdn_transport::{Client, Frame, Identity};
 use e2e_support::*;
-use sha2::{Digest, Sha256};
 use std::time::Duration;
 
 #[test]
@@ -70,7 +70,7 @@ fn a_custom_plugin_is_used_without_restarting_the_worker() {
     let _worker = c.worker("w1", 1, &[]);
     let stamp = c.file("stamp.wasm", cdn_plugin_bundle::STAMP);
     let added = c.cdn(&["plugin", "add", "stamp", path_str(&stamp)]).ok();
-    let hash = hex::encode(Sha256::digest(cdn_plugin_bundle::STAMP));
+    let hash = ContentHash::of(cdn_plugin_bundle::STAMP).to_hex();
     assert!(added.stdout.contains(&hash), "{}", added.stdout);
     let listed = c.cdn(&["plugin", "list", "--json"]).ok().json();
     assert!(listed.to_string().contains(&hash), "{listed}");
@@ -265,7 +265,7 @@ fn a_worker_with_the_plugin_locally_does_not_fetch_it() {
     c.cdn(&["register", "dog.jpg", path_str(&img), "--plugin", "stamp"])
         .ok();
     c.cdn(&["wait", "dog.jpg", "--timeout", "60s"]).ok();
-    let hash = hex::encode(Sha256::digest(cdn_plugin_bundle::STAMP));
+    let hash = ContentHash::of(cdn_plugin_bundle::STAMP).to_hex();
     assert!(!c.path(&format!("cache-w1/plugins/{hash}.wasm")).exists());
     assert!(
         !worker.log().contains("fetching plugin"),

@@ -9,10 +9,10 @@
 //! nothing of QUIC or wasm, so the client can use it without pulling either in.
 
 mod messages;
-mod params;
 
+pub use cdn_common::ContentHash;
+pub use cdn_params::{Fit, Format, Params, ParamsError};
 pub use messages::*;
-pub use params::{Fit, Format, Params, ParamsError};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;

@@ -1,7 +1,7 @@
 //! Requests (one enum, tagged by `op`) and the success responses of each op.
 
-use crate::params::Params;
 use crate::DEFAULT_PLUGIN;
+use crate::{ContentHash, Params};
 use serde::{Deserialize, Serialize};
 
 fn default_plugin() -> String {
@@ -142,8 +142,8 @@ pub struct RegisterResponse {
 /// The source image of a registration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceView {
-    /// SHA-256 of the bytes, lowercase hex.
-    pub hash: String,
+    /// SHA-256 of the bytes.
+    pub hash: ContentHash,
     pub size: u64,
 }
 
@@ -151,7 +151,7 @@ pub struct SourceView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PluginInfo {
     pub name: String,
-    pub hash: String,
+    pub hash: ContentHash,
 }
 
 /// An error recorded for an image (the plugin's, or the master's such as `lease_expired`).
@@ -164,7 +164,7 @@ pub struct ErrorView {
 /// The thumbnail of a `done` image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ThumbnailView {
-    pub hash: String,
+    pub hash: ContentHash,
     pub size: u64,
     pub width: u32,
     pub height: u32,
@@ -235,10 +235,10 @@ pub struct LeaseGrant {
     /// Unix milliseconds; extend before then.
     pub deadline_ms: i64,
     pub plugin_name: String,
-    pub plugin_hash: String,
+    pub plugin_hash: ContentHash,
     pub args: Vec<String>,
     /// SHA-256 of the source bytes in the body.
-    pub source_hash: String,
+    pub source_hash: ContentHash,
     /// 1 for the first attempt.
     pub attempt: u32,
 }
@@ -264,7 +264,7 @@ pub struct FailResponse {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PluginFetchResponse {
-    pub hash: String,
+    pub hash: ContentHash,
 }
 
 #[cfg(test)]
@@ -281,8 +281,8 @@ mod tests {
         assert_eq!(back, message);
     }
 
-    fn hash() -> String {
-        "ab".repeat(32)
+    fn hash() -> ContentHash {
+        ContentHash::of(b"ab")
     }
 
     fn view() -> ImageView {
@@ -329,8 +329,9 @@ mod tests {
                     width: 10,
                     height: 20,
                     fit: Fit::Cover,
-                    format: Format::Png,
+                    format: Format::Webp,
                     quality: 50,
+                    max_pixels: 1000,
                 },
             },
             Request::Query { id: "a".into() },
@@ -361,7 +362,9 @@ mod tests {
                 message: "corrupt".into(),
                 retryable: false,
             },
-            Request::PluginFetch { hash: hash() },
+            Request::PluginFetch {
+                hash: hash().to_hex(),
+            },
         ];
         for request in requests {
             let header = to_header(&request).unwrap();
@@ -435,7 +438,7 @@ mod tests {
                 deadline_ms: 10,
                 plugin_name: "thumbnail".into(),
                 plugin_hash: hash(),
-                args: Params::default().args(),
+                args: Params::default().to_args(),
                 source_hash: hash(),
                 attempt: 1,
             }),

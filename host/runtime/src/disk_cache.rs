@@ -5,7 +5,7 @@
 //! different engine never reads another's file. Files are written to a temporary name and
 //! renamed, so a reader never sees half a file. Any failure here only costs a recompilation.
 
-use crate::hash::PluginHash;
+use cdn_common::ContentHash;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -30,13 +30,13 @@ impl DiskCache {
         &self.dir
     }
 
-    fn path(&self, hash: &PluginHash) -> PathBuf {
+    fn path(&self, hash: &ContentHash) -> PathBuf {
         self.dir
             .join(format!("{hash}-{:016x}.cwasm", self.engine_key))
     }
 
     /// The cached compiled module, if present and loadable.
-    pub(crate) fn get(&self, engine: &Engine, hash: &PluginHash) -> Option<Module> {
+    pub(crate) fn get(&self, engine: &Engine, hash: &ContentHash) -> Option<Module> {
         let path = self.path(hash);
         // Read into memory rather than `deserialize_file`: a mapped file that someone truncates
         // or rewrites in place would crash this process with SIGBUS.
@@ -56,7 +56,7 @@ impl DiskCache {
     }
 
     /// Writes a compiled module; failures are logged and otherwise ignored.
-    pub(crate) fn put(&self, hash: &PluginHash, module: &Module) {
+    pub(crate) fn put(&self, hash: &ContentHash, module: &Module) {
         if let Err(e) = self.try_put(hash, module) {
             tracing::warn!(dir = %self.dir.display(), "cannot cache compiled plugin: {e:#}");
         }
@@ -64,7 +64,7 @@ impl DiskCache {
 
     fn try_put(
         &self,
-        hash: &PluginHash,
+        hash: &ContentHash,
         module: &Module,
     ) -> Result<(), Box<dyn std::error::Error>> {
         std::fs::create_dir_all(&self.dir)?;

@@ -21,13 +21,12 @@
 
 mod disk_cache;
 mod error;
-mod hash;
 mod limits;
 mod plugin;
 mod runtime;
 
+pub use cdn_common::ContentHash;
 pub use error::RunError;
-pub use hash::PluginHash;
 pub use limits::Limits;
-pub use plugin::{Plugin, Run};
+pub use plugin::Plugin;
 pub use runtime::{default_cache_root, Runtime, RuntimeStats};

@@ -1,11 +1,12 @@
 //! [`Plugin`]: one compiled, pre-linked plugin, and the sandboxed call that runs it.
 
 use crate::error::RunError;
-use crate::hash::PluginHash;
-use crate::runtime::{Shared, EPOCH_TICK};
+use crate::limits::Limits;
+use crate::runtime::{Ticker, EPOCH_TICK};
+use cdn_common::ContentHash;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use wasmtime::{InstancePre, Linker, Module, Store, StoreLimits, StoreLimitsBuilder, Trap};
+use std::time::Duration;
+use wasmtime::{Engine, InstancePre, Linker, Module, Store, StoreLimits, StoreLimitsBuilder, Trap};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
@@ -17,27 +18,25 @@ struct CallState {
 }
 
 /// A compiled plugin, ready to instantiate. Cheap to share across threads.
+///
+/// It holds what a call needs — the engine, the limits, and the epoch ticker that enforces the
+/// time limit — but not the [`crate::Runtime`] that made it: the runtime's cache holds plugins,
+/// so a plugin holding the runtime would keep both alive for ever. The ticker stops when the
+/// runtime and every plugin it made are gone.
 pub struct Plugin {
-    shared: Arc<Shared>,
-    hash: PluginHash,
+    engine: Engine,
+    limits: Limits,
+    _ticker: Arc<Ticker>,
+    hash: ContentHash,
     pre: InstancePre<CallState>,
-}
-
-/// The outcome of a successful call, with its timing.
-#[derive(Debug, Clone)]
-pub struct Run {
-    /// What the plugin wrote to stdout.
-    pub output: Vec<u8>,
-    /// Whatever it wrote to stderr even though it succeeded (usually empty).
-    pub stderr: String,
-    /// Wall time from instantiation to exit.
-    pub elapsed: Duration,
 }
 
 impl Plugin {
     pub(crate) fn new(
-        shared: Arc<Shared>,
-        hash: PluginHash,
+        engine: &Engine,
+        limits: Limits,
+        ticker: Arc<Ticker>,
+        hash: ContentHash,
         module: Module,
     ) -> Result<Self, RunError> {
         if module.get_export("_start").is_none() {
@@ -46,36 +45,36 @@ impl Plugin {
                     .into(),
             ));
         }
-        let mut linker: Linker<CallState> = Linker::new(&shared.engine);
+        let mut linker: Linker<CallState> = Linker::new(engine);
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state: &mut CallState| &mut state.wasi)
             .map_err(|e| RunError::Host(format!("cannot link WASI: {e:#}")))?;
         // Imports beyond WASI preview 1 cannot be satisfied: say so now, not at the first call.
         let pre = linker
             .instantiate_pre(&module)
             .map_err(|e| RunError::InvalidModule(format!("{e:#}")))?;
-        Ok(Plugin { shared, hash, pre })
+        Ok(Plugin {
+            engine: engine.clone(),
+            limits,
+            _ticker: ticker,
+            hash,
+            pre,
+        })
     }
 
     /// The SHA-256 of the plugin's bytes: its identity.
-    pub fn hash(&self) -> PluginHash {
+    pub fn hash(&self) -> ContentHash {
         self.hash
     }
 
     /// Runs the plugin once on `input` with `args` (without argv\[0\]) and returns its stdout.
     pub fn run<S: AsRef<str>>(&self, args: &[S], input: &[u8]) -> Result<Vec<u8>, RunError> {
-        self.run_detailed(args, input).map(|run| run.output)
-    }
-
-    /// Like [`Plugin::run`], with the stderr of a successful run and the elapsed time.
-    pub fn run_detailed<S: AsRef<str>>(&self, args: &[S], input: &[u8]) -> Result<Run, RunError> {
-        let limits = self.shared.limits;
+        let limits = self.limits;
         if input.len() > limits.input_bytes {
             return Err(RunError::InputTooLarge {
                 size: input.len(),
                 limit: limits.input_bytes,
             });
         }
-        let started = Instant::now();
         // One byte of headroom over each cap: a pipe holding more than its cap proves the plugin
         // tried to write too much, however it then ended (trap, EPIPE loop, exit).
         let stdout = MemoryOutputPipe::new(limits.output_bytes + 1);
@@ -99,7 +98,7 @@ impl Plugin {
             .tables(4)
             .build();
         let mut store = Store::new(
-            &self.shared.engine,
+            &self.engine,
             CallState {
                 wasi,
                 limits: store_limits,
@@ -117,7 +116,6 @@ impl Plugin {
             .get_typed_func::<(), ()>(&mut store, "_start")
             .and_then(|start| start.call(&mut store, ()));
         drop(store);
-        let elapsed = started.elapsed();
         if stdout.contents().len() > limits.output_bytes {
             return Err(RunError::OutputTooLarge {
                 stream: "stdout",
@@ -132,9 +130,9 @@ impl Plugin {
         }
         let stderr_text = String::from_utf8_lossy(&stderr.contents()).into_owned();
         match outcome {
-            Ok(()) => Ok(self.finish(stdout, stderr_text, elapsed)),
+            Ok(()) => Ok(stdout.contents().to_vec()),
             Err(error) => match error.downcast_ref::<I32Exit>() {
-                Some(I32Exit(0)) => Ok(self.finish(stdout, stderr_text, elapsed)),
+                Some(I32Exit(0)) => Ok(stdout.contents().to_vec()),
                 Some(I32Exit(code)) => Err(RunError::Plugin {
                     exit_code: *code,
                     message: one_line(&stderr_text)
@@ -144,19 +142,11 @@ impl Plugin {
             },
         }
     }
-
-    fn finish(&self, stdout: MemoryOutputPipe, stderr: String, elapsed: Duration) -> Run {
-        Run {
-            output: stdout.contents().to_vec(),
-            stderr,
-            elapsed,
-        }
-    }
 }
 
 /// Turns a failed call that was not an `exit(n)` (and did not overflow a pipe) into the error
 /// that says which limit or fault.
-fn classify_failure(error: &wasmtime::Error, limits: &crate::Limits, stderr: String) -> RunError {
+fn classify_failure(error: &wasmtime::Error, limits: &Limits, stderr: String) -> RunError {
     if let Some(trap) = error.downcast_ref::<Trap>() {
         return match trap {
             Trap::Interrupt => RunError::TimeLimit { limit: limits.time },
@@ -182,7 +172,7 @@ fn classify_failure(error: &wasmtime::Error, limits: &crate::Limits, stderr: Str
 
 /// Instantiation failed before the plugin ran: its declared memory is over the limit, or the
 /// host is out of instance slots or memory (not the plugin's fault: retryable).
-fn instantiate_failure(error: &wasmtime::Error, limits: &crate::Limits) -> RunError {
+fn instantiate_failure(error: &wasmtime::Error, limits: &Limits) -> RunError {
     let chain = format!("{error:#}");
     if chain.contains("forcing trap when growing memory") || chain.contains("memory minimum size") {
         return RunError::MemoryLimit {

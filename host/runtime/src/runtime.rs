@@ -1,10 +1,10 @@
 //! [`Runtime`]: the process's one wasmtime `Engine`, its epoch ticker, and the plugin caches.
 
 use crate::disk_cache::DiskCache;
-use crate::hash::PluginHash;
 use crate::limits::Limits;
 use crate::plugin::Plugin;
 use crate::RunError;
+use cdn_common::ContentHash;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -42,11 +42,12 @@ pub(crate) struct Shared {
     disk: Option<DiskCache>,
     /// One slot per plugin hash; the slot's own lock makes concurrent loads of the same bytes
     /// compile once, without blocking loads of other plugins.
-    plugins: Mutex<HashMap<PluginHash, Slot>>,
+    plugins: Mutex<HashMap<ContentHash, Slot>>,
     compiled: AtomicU64,
     loaded_from_disk: AtomicU64,
     memory_hits: AtomicU64,
-    ticker: Ticker,
+    /// Shared with every [`Plugin`] made here, so the time limit holds while any of them lives.
+    ticker: Arc<Ticker>,
 }
 
 impl Runtime {
@@ -61,7 +62,7 @@ impl Runtime {
     pub fn with_cache_dir(limits: Limits, cache_dir: Option<PathBuf>) -> Result<Self, RunError> {
         let engine = new_engine(&limits)?;
         let disk = cache_dir.map(|dir| DiskCache::new(dir, &engine));
-        let ticker = Ticker::start(engine.clone())?;
+        let ticker = Arc::new(Ticker::start(engine.clone())?);
         Ok(Runtime {
             shared: Arc::new(Shared {
                 engine,
@@ -89,7 +90,14 @@ impl Runtime {
     /// Loads a plugin from its bytes: from memory if this process has seen the same bytes, else
     /// from the disk cache, else by compiling it (and then writing the disk cache).
     pub fn load(&self, wasm: &[u8]) -> Result<Arc<Plugin>, RunError> {
-        let hash = PluginHash::of(wasm);
+        self.load_hashed(ContentHash::of(wasm), wasm)
+    }
+
+    /// As [`Runtime::load`], for bytes the caller has already hashed (and checked against the
+    /// hash it expected), so they are not hashed twice. `hash` must be `ContentHash::of(wasm)`:
+    /// it names the compiled code in memory and on disk.
+    pub fn load_hashed(&self, hash: ContentHash, wasm: &[u8]) -> Result<Arc<Plugin>, RunError> {
+        debug_assert_eq!(hash, ContentHash::of(wasm));
         let slot = {
             let mut plugins = lock(&self.shared.plugins);
             plugins.entry(hash).or_default().clone()
@@ -100,7 +108,13 @@ impl Runtime {
             return Ok(plugin.clone());
         }
         let module = self.module_for(hash, wasm)?;
-        let plugin = Arc::new(Plugin::new(self.shared.clone(), hash, module)?);
+        let plugin = Arc::new(Plugin::new(
+            &self.shared.engine,
+            self.shared.limits,
+            self.shared.ticker.clone(),
+            hash,
+            module,
+        )?);
         *slot = Some(plugin.clone());
         Ok(plugin)
     }
@@ -122,7 +136,7 @@ impl Runtime {
         }
     }
 
-    fn module_for(&self, hash: PluginHash, wasm: &[u8]) -> Result<Module, RunError> {
+    fn module_for(&self, hash: ContentHash, wasm: &[u8]) -> Result<Module, RunError> {
         let engine = &self.shared.engine;
         if let Some(module) = self.shared.disk.as_ref().and_then(|d| d.get(engine, &hash)) {
             self.shared.loaded_from_disk.fetch_add(1, Ordering::Relaxed);
@@ -143,12 +157,6 @@ impl Runtime {
             disk.put(&hash, &module);
         }
         Ok(module)
-    }
-}
-
-impl Drop for Shared {
-    fn drop(&mut self) {
-        self.ticker.stop();
     }
 }
 
@@ -215,7 +223,8 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// A thread that advances the engine's epoch every [`EPOCH_TICK`], so that a call whose
 /// deadline has passed traps with `Interrupt` at its next loop back-edge or function entry.
-struct Ticker {
+/// Dropping it stops and joins the thread.
+pub(crate) struct Ticker {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -238,11 +247,68 @@ impl Ticker {
             thread: Some(thread),
         })
     }
+}
 
-    fn stop(&mut self) {
+impl Drop for Ticker {
+    fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A plugin that returns at once.
+    fn noop_plugin() -> Vec<u8> {
+        wat::parse_str(r#"(module (memory (export "memory") 1) (func (export "_start")))"#)
+            .expect("valid wat")
+    }
+
+    #[test]
+    fn dropping_the_last_runtime_stops_the_ticker() {
+        let runtime = Runtime::with_cache_dir(Limits::default(), None).expect("runtime");
+        let plugin = runtime.load(&noop_plugin()).expect("load");
+        plugin.run::<&str>(&[], b"").expect("run");
+        let ticker = Arc::downgrade(&runtime.shared.ticker);
+        let shared = Arc::downgrade(&runtime.shared);
+        drop(plugin);
+        drop(runtime);
+        // Before the fix, the loaded plugin held the runtime's shared state and the state held
+        // the plugin: neither was ever freed and the thread ran for ever.
+        assert!(
+            shared.upgrade().is_none(),
+            "the runtime's state is still alive"
+        );
+        assert!(
+            ticker.upgrade().is_none(),
+            "the epoch ticker is still running"
+        );
+    }
+
+    #[test]
+    fn a_plugin_outliving_its_runtime_keeps_the_time_limit() {
+        let limits = Limits {
+            time: Duration::from_millis(100),
+            ..Limits::default()
+        };
+        let runtime = Runtime::with_cache_dir(limits, None).expect("runtime");
+        let endless = wat::parse_str(
+            r#"(module (memory (export "memory") 1) (func (export "_start") (loop (br 0))))"#,
+        )
+        .expect("valid wat");
+        let plugin = runtime.load(&endless).expect("load");
+        let ticker = Arc::downgrade(&runtime.shared.ticker);
+        drop(runtime);
+        assert!(ticker.upgrade().is_some(), "the plugin keeps the ticker");
+        assert!(matches!(
+            plugin.run::<&str>(&[], b""),
+            Err(RunError::TimeLimit { .. })
+        ));
+        drop(plugin);
+        assert!(ticker.upgrade().is_none());
     }
 }

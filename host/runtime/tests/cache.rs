@@ -1,7 +1,7 @@
 //! The compile cache: the same bytes compile once (in memory, and across restarts via disk);
 //! different bytes get a different hash.
 
-use cdn_runtime::{Limits, PluginHash, Runtime};
+use cdn_runtime::{ContentHash, Limits, Runtime};
 use std::sync::Arc;
 
 #[test]
@@ -12,7 +12,7 @@ fn same_bytes_compile_once_and_different_bytes_differ() {
     assert!(Arc::ptr_eq(&a, &b), "the second load is the cached plugin");
     assert_eq!(rt.stats().compiled, 1);
     assert_eq!(rt.stats().memory_hits, 1);
-    assert_eq!(a.hash(), PluginHash::of(cdn_plugin_bundle::THUMBNAIL));
+    assert_eq!(a.hash(), ContentHash::of(cdn_plugin_bundle::THUMBNAIL));
 
     let other = rt.load(cdn_plugin_bundle::STAMP).expect("load stamp");
     assert_ne!(other.hash(), a.hash());

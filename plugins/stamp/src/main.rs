@@ -2,12 +2,12 @@
 //! your own. It makes a square thumbnail, centre-cropped, inside a coloured frame:
 //!
 //! ```text
-//! stamp [--size N] [--border N] [--color RRGGBB] [--format jpeg|png] [--quality 1-100]
-//!       < image > stamp
+//! stamp [--size N] [--border N] [--color RRGGBB] [--format jpeg|png|webp] [--quality 1-100]
+//!       [--max-pixels N] < image > stamp
 //! ```
 //!
 //! It also takes the box flags every imagecdn master passes (`--width W --height H --fit F`, see
-//! `cdn-proto`'s `Params::args`), so it can be named at registration: the square's side is the
+//! `cdn-params`' `Params::to_args`; `--max-pixels` only when it is not the default), so it can be named at registration: the square's side is the
 //! smaller of W and H, and `--fit` may be `contain` or `cover` (a stamp always fills its square).
 //!
 //! Defaults: 256 px, an 8 px white frame, JPEG quality 80. Decoding (with EXIF orientation and
@@ -27,6 +27,7 @@ struct Stamp {
     color: [u8; 3],
     format: Format,
     quality: u8,
+    max_pixels: u64,
 }
 
 fn main() -> ExitCode {
@@ -57,6 +58,7 @@ fn make(input: &[u8], stamp: &Stamp) -> Result<Vec<u8>, thumbnail::ThumbError> {
         width: stamp.size,
         height: stamp.size,
         fit: Fit::Cover,
+        max_pixels: stamp.max_pixels,
         ..Params::default()
     };
     let mut picture = render(input, &params)?;
@@ -87,6 +89,7 @@ fn parse(args: &[String]) -> Result<Stamp, String> {
         color: [255, 255, 255],
         format: Format::Jpeg,
         quality: 80,
+        max_pixels: Params::default().max_pixels,
     };
     let mut box_side = None;
     let mut args = args.iter();
@@ -103,6 +106,10 @@ fn parse(args: &[String]) -> Result<Stamp, String> {
                 "contain" | "cover" => {}
                 other => return Err(bad(other)),
             },
+            "--max-pixels" => {
+                let v = value()?;
+                stamp.max_pixels = v.parse().ok().filter(|n| *n >= 1).ok_or_else(|| bad(v))?;
+            }
             "--border" => stamp.border = number(value()?, 0, 16384).ok_or_else(|| bad(flag))?,
             "--quality" => stamp.quality = number(value()?, 1, 100).ok_or_else(|| bad(flag))? as u8,
             "--color" => {
@@ -110,11 +117,8 @@ fn parse(args: &[String]) -> Result<Stamp, String> {
                 stamp.color = hex_color(v).ok_or_else(|| bad(v))?;
             }
             "--format" => {
-                stamp.format = match value()?.as_str() {
-                    "jpeg" => Format::Jpeg,
-                    "png" => Format::Png,
-                    other => return Err(bad(other)),
-                }
+                let v = value()?;
+                stamp.format = Format::from_name(v).ok_or_else(|| bad(v))?;
             }
             other => return Err(format!("unknown flag {other}")),
         }

@@ -1,27 +1,17 @@
-//! The master (DESIGN §4): the registry and blob store behind a QUIC server that authorises each
-//! request by the role in the peer's certificate, hands out leases by long poll, and sends
-//! overdue leases back to the queue.
+//! [`Master`]: opens the data folder, and serves the protocol on QUIC ([`Serving`]).
 //!
 //! - [`Master::open`] opens `DATA/registry.sqlite3` and `DATA/blobs`, puts leases left from a
 //!   previous run back to `pending`, and stores the plugins it starts with.
 //! - [`Master::serve`] listens and returns a [`Serving`], whose [`Serving::shutdown`] closes the
 //!   endpoint.
 
-mod errors;
-mod handler;
-mod leasing;
-mod ops;
-mod state;
-mod views;
-mod workers;
-
-pub use errors::MasterError;
-pub use handler::MasterHandler;
-
 use crate::blobs::BlobStore;
+use crate::errors::MasterError;
+use crate::handler::MasterHandler;
+use crate::leasing;
 use crate::registry::Registry;
+use crate::state::{now_ms, State};
 use cdn_transport::{FrameLimits, Identity, Role, Server};
-use state::{now_ms, State};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -114,7 +104,7 @@ impl Master {
             cdn_plugin_bundle::THUMBNAIL.to_vec(),
         );
         for (name, bytes) in std::iter::once(&builtin).chain(&config.plugins) {
-            if !bytes.starts_with(ops::WASM_MAGIC) {
+            if !bytes.starts_with(cdn_common::WASM_MAGIC) {
                 return Err(MasterError::Plugin {
                     name: name.clone(),
                     why: "not a WebAssembly module".into(),
@@ -128,16 +118,6 @@ impl Master {
             state: Arc::new(State::new(registry, blobs, config)),
             _lock: lock,
         })
-    }
-
-    /// The registry (for inspection; the server shares it).
-    pub fn registry(&self) -> &Registry {
-        &self.state.registry
-    }
-
-    /// The blob store (for inspection; the server shares it).
-    pub fn blobs(&self) -> &BlobStore {
-        &self.state.blobs
     }
 
     /// The request handler (to serve it on a [`Server`] of one's own).

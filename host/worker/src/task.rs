@@ -3,12 +3,11 @@
 //! A lease the master no longer recognises (`stale`) is given up: its late result is not sent
 //! again, and the master would refuse it.
 
-use super::link::{Backoff, CallError, Link};
-use super::output;
-use super::plugins::Plugins;
-use super::{reached, Stop};
-use crate::blobs::BlobId;
-use crate::clock::now_ms;
+use crate::link::{Backoff, CallError, Link};
+use crate::output;
+use crate::plugins::Plugins;
+use crate::{reached, Stop};
+use cdn_common::{now_ms, ContentHash};
 use cdn_proto::{kind, ExtendResponse, FailResponse, LeaseGrant, Request};
 use cdn_runtime::RunError;
 use serde::de::IgnoredAny;
@@ -76,7 +75,7 @@ async fn work(
     source: Vec<u8>,
     stop: &mut watch::Receiver<Stop>,
 ) -> Option<Report> {
-    if BlobId::of(&source).as_str() != grant.source_hash {
+    if ContentHash::of(&source) != grant.source_hash {
         return Some(Report::failure(
             "transfer",
             "the source bytes received do not match their hash",
@@ -155,7 +154,7 @@ async fn extend(link: &Link, grant: &LeaseGrant) -> Result<Option<i64>, Lost> {
     match link.call::<ExtendResponse>(&request, Vec::new()).await {
         Ok((r, _)) => Ok(Some(r.deadline_ms)),
         Err(CallError::Refused { kind, message }) => Err(Lost(format!("{kind}: {message}"))),
-        Err(e @ CallError::Unreachable(_)) => {
+        Err(e @ (CallError::Unreachable(_) | CallError::Invalid(_))) => {
             tracing::warn!(image = %grant.image_id, "cannot extend the lease now: {e}");
             Ok(None)
         }
@@ -180,7 +179,7 @@ async fn hand_back(link: &Link, grant: &LeaseGrant) {
 }
 
 /// Sends the result, retrying while the master is unreachable; gives up when the master
-/// refuses it (`stale`: the lease was lost) or after the lease's deadline plus a margin.
+/// refuses it (`stale`: the lease was lost) or after trying for 60 s.
 async fn send_report(link: &Link, grant: &LeaseGrant, report: Report) -> Outcome {
     let (request, body, outcome) = match report {
         Report::Complete(bytes, made) => (
@@ -227,7 +226,7 @@ async fn send_report(link: &Link, grant: &LeaseGrant, report: Report) -> Outcome
                 }
                 return Outcome::Dropped;
             }
-            Err(e @ CallError::Unreachable(_)) => {
+            Err(e @ (CallError::Unreachable(_) | CallError::Invalid(_))) => {
                 if Instant::now() > give_up {
                     tracing::error!(image = %grant.image_id, "giving up reporting the result: {e}");
                     return Outcome::Dropped;

@@ -1,12 +1,12 @@
 //! The client's ops: register, query, fetch, list, plugins, stats (and `plugin_fetch`, which
 //! workers use too).
 
-use super::errors::OpError;
-use super::state::{blocking, now_ms, State};
-use super::views::image_view;
-use crate::blobs::BlobId;
+use crate::errors::OpError;
 use crate::ids::validate_id;
 use crate::registry::Registered;
+use crate::state::{blocking, now_ms, State};
+use crate::views::located;
+use cdn_common::{ContentHash, WASM_MAGIC};
 use cdn_proto::{
     kind, to_header, ListResponse, Params, PluginFetchResponse, PluginInfo, PluginListResponse,
     RegisterResponse, RegisterStatus, StatsResponse, Status,
@@ -14,9 +14,6 @@ use cdn_proto::{
 use cdn_transport::Frame;
 use serde::Serialize;
 use std::sync::Arc;
-
-/// The first bytes of every WebAssembly module.
-pub(crate) const WASM_MAGIC: &[u8] = b"\0asm";
 
 pub(crate) fn respond<T: Serialize>(message: &T, body: Vec<u8>) -> Result<Frame, OpError> {
     Ok(Frame {
@@ -74,7 +71,7 @@ pub(crate) async fn register(
         let source = if s.registry.get(&id)?.is_none() {
             s.blobs.put(&body)?
         } else {
-            BlobId::of(&body)
+            ContentHash::of(&body)
         };
         let outcome = s.registry.register(
             &id,
@@ -114,11 +111,11 @@ pub(crate) async fn register(
                 ));
             }
         };
-        let record = s
+        let view = s
             .registry
             .get(&id)?
             .ok_or_else(|| OpError::internal(format!("image {id} vanished after registering")))?;
-        Ok((status, image_view(&record, &s.blobs)?))
+        Ok((status, located(view, &s.blobs)))
     })
     .await?;
     if outcome == RegisterStatus::New {
@@ -141,8 +138,8 @@ fn not_found(id: &str) -> OpError {
 pub(crate) async fn query(state: &Arc<State>, id: String) -> Result<Frame, OpError> {
     check_id(&id)?;
     let view = blocking(state, move |s| {
-        let record = s.registry.get(&id)?.ok_or_else(|| not_found(&id))?;
-        image_view(&record, &s.blobs)
+        let view = s.registry.get(&id)?.ok_or_else(|| not_found(&id))?;
+        Ok(located(view, &s.blobs))
     })
     .await?;
     respond(&view, Vec::new())
@@ -151,19 +148,19 @@ pub(crate) async fn query(state: &Arc<State>, id: String) -> Result<Frame, OpErr
 pub(crate) async fn fetch(state: &Arc<State>, id: String) -> Result<Frame, OpError> {
     check_id(&id)?;
     let (view, bytes) = blocking(state, move |s| {
-        let record = s.registry.get(&id)?.ok_or_else(|| not_found(&id))?;
-        let Some(thumb) = record
+        let view = s.registry.get(&id)?.ok_or_else(|| not_found(&id))?;
+        let Some(thumb) = view
             .thumbnail
             .as_ref()
-            .filter(|_| record.status == Status::Done)
+            .filter(|_| view.status == Status::Done)
         else {
             return Err(OpError::new(
                 kind::NOT_DONE,
-                format!("image {id} is {}, not done", record.status),
+                format!("image {id} is {}, not done", view.status),
             ));
         };
-        let bytes = s.blobs.get(&thumb.blob)?;
-        Ok((image_view(&record, &s.blobs)?, bytes))
+        let bytes = s.blobs.get(&thumb.hash)?;
+        Ok((located(view, &s.blobs), bytes))
     })
     .await?;
     respond(&view, bytes)
@@ -171,11 +168,11 @@ pub(crate) async fn fetch(state: &Arc<State>, id: String) -> Result<Frame, OpErr
 
 pub(crate) async fn list(state: &Arc<State>, status: Option<Status>) -> Result<Frame, OpError> {
     let images = blocking(state, move |s| {
-        s.registry
+        Ok(s.registry
             .list(status)?
-            .iter()
-            .map(|r| image_view(r, &s.blobs))
-            .collect::<Result<Vec<_>, _>>()
+            .into_iter()
+            .map(|view| located(view, &s.blobs))
+            .collect::<Vec<_>>())
     })
     .await?;
     respond(&ListResponse { images }, Vec::new())
@@ -198,10 +195,7 @@ pub(crate) async fn plugin_add(
     let info = blocking(state, move |s| {
         let hash = s.blobs.put(&body)?;
         s.registry.add_plugin(&name, &hash, now_ms())?;
-        Ok(PluginInfo {
-            name,
-            hash: hash.as_str().to_string(),
-        })
+        Ok(PluginInfo { name, hash })
     })
     .await?;
     tracing::info!(plugin = %info.name, hash = %info.hash, "plugin added");
@@ -213,10 +207,7 @@ pub(crate) async fn plugin_list(state: &Arc<State>) -> Result<Frame, OpError> {
         Ok(s.registry
             .plugins()?
             .into_iter()
-            .map(|(name, hash)| PluginInfo {
-                name,
-                hash: hash.as_str().to_string(),
-            })
+            .map(|(name, hash)| PluginInfo { name, hash })
             .collect())
     })
     .await?;
@@ -227,7 +218,8 @@ pub(crate) async fn plugin_list(state: &Arc<State>) -> Result<Frame, OpError> {
 /// re-pointed while images still use the old hash, so any stored module is served, never other
 /// blobs).
 pub(crate) async fn plugin_fetch(state: &Arc<State>, hash: String) -> Result<Frame, OpError> {
-    let id = BlobId::parse(&hash)
+    let id: ContentHash = hash
+        .parse()
         .map_err(|e| OpError::new(kind::INVALID_HASH, format!("plugin hash: {e}")))?;
     let bytes = blocking(state, move |s| {
         if !s.blobs.contains(&id) {
@@ -240,7 +232,7 @@ pub(crate) async fn plugin_fetch(state: &Arc<State>, hash: String) -> Result<Fra
         Ok(bytes)
     })
     .await?;
-    respond(&PluginFetchResponse { hash }, bytes)
+    respond(&PluginFetchResponse { hash: id }, bytes)
 }
 
 pub(crate) async fn stats(state: &Arc<State>) -> Result<Frame, OpError> {

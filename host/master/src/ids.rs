@@ -1,9 +1,7 @@
-//! Image ids (and plugin names, which follow the same rule).
-//!
-//! An id is 1 to 128 characters of `[A-Za-z0-9._-]` and does not start with `.`, so it can never
-//! be a path (`../x`, `a/b`), a hidden file, or something that looks different on another
-//! terminal (unicode).
+//! Image ids (and plugin names, which follow the same rule): `cdn_common::name`'s rule, at most
+//! 128 characters.
 
+use cdn_common::name::{self, NameError};
 use std::fmt;
 
 /// The longest id accepted, in characters (all ASCII, so also in bytes).
@@ -11,36 +9,12 @@ pub const MAX_ID_LEN: usize = 128;
 
 /// Why an id was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum IdError {
-    #[error("id is empty")]
-    Empty,
-    #[error("id is {len} characters long, over the limit of {MAX_ID_LEN}")]
-    TooLong { len: usize },
-    #[error("id starts with '.'")]
-    LeadingDot,
-    #[error("id contains {found:?} at position {position}; allowed are A-Z a-z 0-9 . _ -")]
-    BadChar { found: char, position: usize },
-}
+#[error("id {0}")]
+pub struct IdError(#[from] pub NameError);
 
 /// Checks an id against the rule; `Ok(())` when it is acceptable.
 pub fn validate_id(id: &str) -> Result<(), IdError> {
-    if id.is_empty() {
-        return Err(IdError::Empty);
-    }
-    if let Some((position, found)) = id
-        .chars()
-        .enumerate()
-        .find(|(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
-    {
-        return Err(IdError::BadChar { found, position });
-    }
-    if id.len() > MAX_ID_LEN {
-        return Err(IdError::TooLong { len: id.len() });
-    }
-    if id.starts_with('.') {
-        return Err(IdError::LeadingDot);
-    }
-    Ok(())
+    Ok(name::check(id, MAX_ID_LEN)?)
 }
 
 /// A checked image id.
@@ -94,38 +68,38 @@ mod tests {
     fn refuses_paths_and_odd_names_saying_why() {
         assert_eq!(
             validate_id("../x"),
-            Err(IdError::BadChar {
+            Err(IdError(NameError::BadChar {
                 found: '/',
                 position: 2
-            })
+            }))
         );
         assert_eq!(
             validate_id("a/b"),
-            Err(IdError::BadChar {
+            Err(IdError(NameError::BadChar {
                 found: '/',
                 position: 1
-            })
+            }))
         );
-        assert_eq!(validate_id(""), Err(IdError::Empty));
+        assert_eq!(validate_id(""), Err(IdError(NameError::Empty)));
         assert_eq!(
             validate_id(&"a".repeat(129)),
-            Err(IdError::TooLong { len: 129 })
+            Err(IdError(NameError::TooLong { len: 129, max: 128 }))
         );
-        assert_eq!(validate_id(".hidden"), Err(IdError::LeadingDot));
+        assert_eq!(validate_id(".hidden"), Err(IdError(NameError::LeadingDot)));
         assert_eq!(
             validate_id("café"),
-            Err(IdError::BadChar {
+            Err(IdError(NameError::BadChar {
                 found: 'é',
                 position: 3
-            })
+            }))
         );
         assert!(matches!(
             validate_id("x\0y"),
-            Err(IdError::BadChar { found: '\0', .. })
+            Err(IdError(NameError::BadChar { found: '\0', .. }))
         ));
         assert!(matches!(
             validate_id("a b"),
-            Err(IdError::BadChar { found: ' ', .. })
+            Err(IdError(NameError::BadChar { found: ' ', .. }))
         ));
         let msg = validate_id("a/b").unwrap_err().to_string();
         assert!(msg.contains("'/'") && msg.contains("allowed"), "{msg}");

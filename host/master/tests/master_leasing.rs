@@ -4,7 +4,8 @@
 mod master_support;
 
 use cdn_certs::Role;
-use cdn_host::{BlobId, MasterConfig};
+use cdn_master::MasterConfig;
+use cdn_proto::ContentHash;
 use cdn_proto::{
     CompleteResponse, ExtendResponse, FailResponse, ImageView, LeaseGrant, LeaseResponse, Params,
     RegisterResponse, Request, StatsResponse, Status,
@@ -75,8 +76,8 @@ async fn long_poll_lease_complete_fetch() {
         let (grant, body) = got.expect("a lease");
         assert_eq!(grant.image_id, "cat.jpg");
         assert_eq!(body, source);
-        assert_eq!(grant.source_hash, BlobId::of(&source).as_str());
-        assert_eq!(grant.args, Params::default().args());
+        assert_eq!(grant.source_hash, ContentHash::of(&source));
+        assert_eq!(grant.args, Params::default().to_args());
         assert_eq!(grant.attempt, 1);
         assert_eq!(grant.plugin_name, "thumbnail");
 
@@ -119,7 +120,7 @@ async fn long_poll_lease_complete_fetch() {
             (t.size, t.width, t.height, t.format.as_str()),
             (777, 256, 170, "jpeg")
         );
-        assert_eq!(t.hash, BlobId::of(&thumb).as_str());
+        assert_eq!(t.hash, ContentHash::of(&thumb));
         assert!(std::path::Path::new(&t.location).is_file());
 
         let (view, bytes) = call::<ImageView>(
@@ -179,7 +180,7 @@ async fn stale_completion_after_expiry_is_refused() {
         let late = image(42, 500);
         let (kind, _) = error_kind(&w1, &complete(&first), late.clone()).await;
         assert_eq!(kind, "stale");
-        assert!(!m.master.blobs().contains(&BlobId::of(&late)));
+        assert!(!m.has_blob(&late));
         let extend_old = Request::Extend {
             image_id: "a".into(),
             token: first.token,
@@ -371,7 +372,9 @@ async fn shutdown_ends_waiting_polls_without_leasing() {
                 "{header:?}"
             );
         }
-        assert_eq!(m.master.registry().counts().expect("counts").leased, 0);
+        let registry = cdn_master::Registry::open(data.path().join("registry.sqlite3"))
+            .expect("open the registry beside the master");
+        assert_eq!(registry.counts().expect("counts").leased, 0);
     })
     .await;
 }

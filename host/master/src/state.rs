@@ -1,15 +1,15 @@
 //! What every request shares: registry, blobs, configuration, the "work arrived" signal and the
 //! workers seen; and the one way to run blocking storage work off the async threads.
 
-use super::errors::OpError;
-use super::workers::SeenWorkers;
-use super::MasterConfig;
 use crate::blobs::BlobStore;
+use crate::errors::OpError;
 use crate::registry::Registry;
+use crate::workers::SeenWorkers;
+use crate::MasterConfig;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-pub(crate) use crate::clock::now_ms;
+pub(crate) use cdn_common::now_ms;
 use tokio::sync::Notify;
 
 pub(crate) struct State {

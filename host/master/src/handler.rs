@@ -1,9 +1,9 @@
 //! One request in: parse the op, check the peer's role may call it, dispatch, and turn the
 //! outcome into a response frame.
 
-use super::errors::OpError;
-use super::state::State;
-use super::{leasing, ops};
+use crate::errors::OpError;
+use crate::state::State;
+use crate::{leasing, ops};
 use cdn_proto::{from_header, kind, Request};
 use cdn_transport::{Frame, Handler, Peer, Role};
 use std::sync::Arc;

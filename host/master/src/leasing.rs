@@ -5,11 +5,11 @@
 //! sleeps on it with the time it has left, so a registration between the look and the sleep is
 //! never missed and nothing polls in a loop.
 
-use super::errors::OpError;
-use super::ops::respond;
-use super::state::{blocking, now_ms, State};
-use super::views::params_of;
+use crate::errors::OpError;
+use crate::ops::respond;
 use crate::registry::{Lease, ThumbInfo};
+use crate::state::{blocking, now_ms, State};
+use crate::views::params_of;
 use cdn_proto::{
     kind, CompleteResponse, ExtendResponse, FailResponse, LeaseGrant, LeaseResponse,
     MAX_LEASE_WAIT_MS,
@@ -90,9 +90,9 @@ fn grant(s: &State, lease: &Lease) -> Result<(LeaseGrant, Vec<u8>), OpError> {
             token: lease.token,
             deadline_ms: lease.deadline_ms,
             plugin_name: lease.plugin_name.clone(),
-            plugin_hash: lease.plugin_hash.as_str().to_string(),
-            args: params.args(),
-            source_hash: lease.source_blob.as_str().to_string(),
+            plugin_hash: lease.plugin_hash,
+            args: params.to_args(),
+            source_hash: lease.source_blob,
             attempt: lease.attempt,
         },
         source,
@@ -100,25 +100,10 @@ fn grant(s: &State, lease: &Lease) -> Result<(LeaseGrant, Vec<u8>), OpError> {
 }
 
 /// Refuses, without writing anything, a request that does not carry the current lease of
-/// `image_id` held by `worker` (the registry checks the token again in its transaction).
+/// `image_id` held by `worker` (the registry decides, and checks the token again in its
+/// transaction).
 fn check_current(s: &State, worker: &str, image_id: &str, token: u64) -> Result<(), OpError> {
-    let record = s
-        .registry
-        .get(image_id)?
-        .ok_or_else(|| OpError::new(kind::NOT_FOUND, format!("no image {image_id}")))?;
-    let stale = |why: &str| {
-        Err(OpError::new(
-            kind::STALE,
-            format!("stale lease on image {image_id} (token {token}): {why}"),
-        ))
-    };
-    match &record.lease {
-        None => stale(&format!("the image is {}", record.status)),
-        Some(l) if l.token != token => stale("a newer lease exists"),
-        Some(l) if l.worker != worker => stale("the lease belongs to another worker"),
-        Some(l) if now_ms() > l.deadline_ms => stale("the lease expired"),
-        Some(_) => Ok(()),
-    }
+    Ok(s.registry.check_lease(image_id, token, worker, now_ms())?)
 }
 
 pub(crate) async fn extend(

@@ -9,8 +9,9 @@
 //! across restarts; `extend`, `complete` and `fail` are accepted only from the current lease
 //! (status `leased`, same token, deadline not passed). A lease is expired once `now > deadline`.
 
-use crate::blobs::{BadBlobId, BlobId};
 use crate::ids::{validate_id, IdError, ImageId};
+use cdn_common::{BadHash, ContentHash};
+use cdn_proto::{ErrorView, ImageView, LeaseView, Params, PluginInfo, SourceView, ThumbnailView};
 use rusqlite::types::Type;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::Path;
@@ -124,10 +125,10 @@ pub enum Registered {
     AlreadyRegistered,
     /// The id is taken by a different source, params or plugin: nothing changed.
     Conflict {
-        existing_source: BlobId,
+        existing_source: ContentHash,
         existing_params_json: String,
         existing_plugin_name: String,
-        existing_plugin_hash: BlobId,
+        existing_plugin_hash: ContentHash,
     },
 }
 
@@ -138,11 +139,11 @@ pub struct Lease {
     pub lease_id: String,
     pub token: u64,
     pub deadline_ms: i64,
-    pub source_blob: BlobId,
+    pub source_blob: ContentHash,
     pub source_size: u64,
     pub params_json: String,
     pub plugin_name: String,
-    pub plugin_hash: BlobId,
+    pub plugin_hash: ContentHash,
     /// 1 for the first attempt.
     pub attempt: u32,
 }
@@ -150,47 +151,11 @@ pub struct Lease {
 /// The thumbnail a worker made.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ThumbInfo {
-    pub blob: BlobId,
+    pub blob: ContentHash,
     pub size: u64,
     pub width: u32,
     pub height: u32,
     pub format: String,
-}
-
-/// The last error recorded for an image.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct LastError {
-    pub kind: String,
-    pub message: String,
-}
-
-/// The current lease of a `leased` image.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct LeaseInfo {
-    pub lease_id: String,
-    pub token: u64,
-    pub deadline_ms: i64,
-    pub worker: String,
-}
-
-/// One row of the registry.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ImageRecord {
-    pub id: ImageId,
-    pub status: Status,
-    pub source_blob: BlobId,
-    pub source_size: u64,
-    pub params_json: String,
-    pub plugin_name: String,
-    pub plugin_hash: BlobId,
-    pub attempts: u32,
-    pub last_error: Option<LastError>,
-    pub lease: Option<LeaseInfo>,
-    pub thumbnail: Option<ThumbInfo>,
-    pub made_by: Option<String>,
-    pub created_ms: i64,
-    pub updated_ms: i64,
-    pub finished_ms: Option<i64>,
 }
 
 /// Images per status.
@@ -217,59 +182,67 @@ fn image_id_at(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<ImageId>
     ImageId::parse(&row.get::<_, String>(idx)?).map_err(conv::<IdError>(idx))
 }
 
-fn blob_at(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<BlobId> {
-    BlobId::parse(&row.get::<_, String>(idx)?).map_err(conv::<BadBlobId>(idx))
+fn blob_at(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<ContentHash> {
+    row.get::<_, String>(idx)?
+        .parse()
+        .map_err(conv::<BadHash>(idx))
 }
 
-fn opt_blob_at(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Option<BlobId>> {
+fn opt_blob_at(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Option<ContentHash>> {
     row.get::<_, Option<String>>(idx)?
-        .map(|s| BlobId::parse(&s).map_err(conv::<BadBlobId>(idx)))
+        .map(|s| s.parse().map_err(conv::<BadHash>(idx)))
         .transpose()
 }
 
-fn record_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ImageRecord> {
+/// A row of `images` (selected as [`COLUMNS`]) as the protocol's view of the image. The
+/// thumbnail's `location` is left empty: where a blob lives is the blob store's to say.
+fn view_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ImageView> {
     let last_error = match (
         row.get::<_, Option<String>>(8)?,
         row.get::<_, Option<String>>(9)?,
     ) {
-        (Some(kind), message) => Some(LastError {
+        (Some(kind), message) => Some(ErrorView {
             kind,
             message: message.unwrap_or_default(),
         }),
         _ => None,
     };
     let lease = match (
-        row.get::<_, Option<String>>(10)?,
         row.get::<_, Option<i64>>(11)?,
-        row.get::<_, Option<i64>>(12)?,
         row.get::<_, Option<String>>(13)?,
     ) {
-        (Some(lease_id), Some(token), Some(deadline_ms), Some(worker)) => Some(LeaseInfo {
-            lease_id,
-            token: token as u64,
-            deadline_ms,
+        (Some(deadline_ms), Some(worker)) => Some(LeaseView {
             worker,
+            deadline_ms,
         }),
         _ => None,
     };
     let thumbnail = match opt_blob_at(row, 14)? {
-        Some(blob) => Some(ThumbInfo {
-            blob,
+        Some(hash) => Some(ThumbnailView {
+            hash,
             size: row.get::<_, i64>(15)? as u64,
             width: row.get(16)?,
             height: row.get(17)?,
             format: row.get(18)?,
+            location: String::new(),
         }),
         None => None,
     };
-    Ok(ImageRecord {
-        id: image_id_at(row, 0)?,
+    let params_json: String = row.get(4)?;
+    let params: Params = serde_json::from_str(&params_json)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(4, Type::Text, Box::new(e)))?;
+    Ok(ImageView {
+        id: image_id_at(row, 0)?.as_str().to_string(),
         status: status_at(row, 1)?,
-        source_blob: blob_at(row, 2)?,
-        source_size: row.get::<_, i64>(3)? as u64,
-        params_json: row.get(4)?,
-        plugin_name: row.get(5)?,
-        plugin_hash: blob_at(row, 6)?,
+        source: SourceView {
+            hash: blob_at(row, 2)?,
+            size: row.get::<_, i64>(3)? as u64,
+        },
+        params,
+        plugin: PluginInfo {
+            name: row.get(5)?,
+            hash: blob_at(row, 6)?,
+        },
         attempts: row.get(7)?,
         last_error,
         lease,
@@ -358,11 +331,11 @@ impl Registry {
     pub fn register(
         &self,
         id: &str,
-        source_blob: &BlobId,
+        source_blob: &ContentHash,
         source_size: u64,
         params_json: &str,
         plugin_name: &str,
-        plugin_hash: &BlobId,
+        plugin_hash: &ContentHash,
         now_ms: i64,
     ) -> Result<Registered, RegistryError> {
         check_id("image id", id)?;
@@ -409,11 +382,11 @@ impl Registry {
                  VALUES (?1, 'pending', ?2, ?3, ?4, ?5, ?6, 0, ?7, ?7)",
                 params![
                     id,
-                    source_blob.as_str(),
+                    source_blob.to_hex(),
                     source_size as i64,
                     params,
                     plugin_name,
-                    plugin_hash.as_str(),
+                    plugin_hash.to_hex(),
                     now_ms
                 ],
             )
@@ -487,7 +460,7 @@ impl Registry {
         now_ms: i64,
     ) -> Result<i64, RegistryError> {
         self.write("extending a lease", |tx| {
-            check_current_lease(tx, image_id, token, now_ms)?;
+            check_current_lease(tx, image_id, token, None, now_ms)?;
             let deadline = now_ms.saturating_add(ttl_ms);
             tx.execute(
                 "UPDATE images SET lease_deadline = ?2, updated_at = ?3 WHERE id = ?1",
@@ -510,7 +483,7 @@ impl Registry {
     ) -> Result<(), RegistryError> {
         check_id("worker name", worker)?;
         self.write("completing", |tx| {
-            check_current_lease(tx, image_id, token, now_ms)?;
+            check_current_lease(tx, image_id, token, None, now_ms)?;
             tx.execute(
                 "UPDATE images SET status = 'done', lease_id = NULL, fencing_token = NULL,
                      lease_deadline = NULL, leased_by = NULL,
@@ -519,7 +492,7 @@ impl Registry {
                  WHERE id = ?1",
                 params![
                     image_id,
-                    thumb.blob.as_str(),
+                    thumb.blob.to_hex(),
                     thumb.size as i64,
                     thumb.width,
                     thumb.height,
@@ -548,7 +521,7 @@ impl Registry {
         now_ms: i64,
     ) -> Result<Status, RegistryError> {
         self.write("recording a failure", |tx| {
-            let attempts = check_current_lease(tx, image_id, token, now_ms)?;
+            let attempts = check_current_lease(tx, image_id, token, None, now_ms)?;
             let status = if retryable && attempts < max_attempts {
                 Status::Pending
             } else {
@@ -599,19 +572,19 @@ impl Registry {
         })
     }
 
-    pub fn get(&self, id: &str) -> Result<Option<ImageRecord>, RegistryError> {
+    pub fn get(&self, id: &str) -> Result<Option<ImageView>, RegistryError> {
         let conn = self.lock()?;
         conn.query_row(
             &format!("SELECT {COLUMNS} FROM images WHERE id = ?1"),
             [id],
-            record_from_row,
+            view_from_row,
         )
         .optional()
         .ctx("reading an image")
     }
 
     /// All images (or those with `status`), oldest first.
-    pub fn list(&self, status: Option<Status>) -> Result<Vec<ImageRecord>, RegistryError> {
+    pub fn list(&self, status: Option<Status>) -> Result<Vec<ImageView>, RegistryError> {
         let conn = self.lock()?;
         let mut stmt = conn
             .prepare(&format!(
@@ -620,7 +593,7 @@ impl Registry {
             ))
             .ctx("listing images")?;
         let rows = stmt
-            .query_map([status.map(Status::as_str)], record_from_row)
+            .query_map([status.map(Status::as_str)], view_from_row)
             .ctx("listing images")?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .ctx("listing images")
@@ -648,20 +621,25 @@ impl Registry {
     }
 
     /// Adds a named plugin, or points an existing name at a new hash.
-    pub fn add_plugin(&self, name: &str, hash: &BlobId, now_ms: i64) -> Result<(), RegistryError> {
+    pub fn add_plugin(
+        &self,
+        name: &str,
+        hash: &ContentHash,
+        now_ms: i64,
+    ) -> Result<(), RegistryError> {
         check_id("plugin name", name)?;
         self.write("adding a plugin", |tx| {
             tx.execute(
                 "INSERT INTO plugins (name, hash, added_at) VALUES (?1, ?2, ?3)
                  ON CONFLICT (name) DO UPDATE SET hash = excluded.hash, added_at = excluded.added_at",
-                params![name, hash.as_str(), now_ms],
+                params![name, hash.to_hex(), now_ms],
             )
             .ctx("adding a plugin")?;
             Ok(())
         })
     }
 
-    pub fn plugin(&self, name: &str) -> Result<Option<BlobId>, RegistryError> {
+    pub fn plugin(&self, name: &str) -> Result<Option<ContentHash>, RegistryError> {
         let conn = self.lock()?;
         conn.query_row("SELECT hash FROM plugins WHERE name = ?1", [name], |r| {
             blob_at(r, 0)
@@ -671,7 +649,7 @@ impl Registry {
     }
 
     /// All plugins, by name.
-    pub fn plugins(&self) -> Result<Vec<(String, BlobId)>, RegistryError> {
+    pub fn plugins(&self) -> Result<Vec<(String, ContentHash)>, RegistryError> {
         let conn = self.lock()?;
         let mut stmt = conn
             .prepare("SELECT name, hash FROM plugins ORDER BY name")
@@ -683,16 +661,19 @@ impl Registry {
             .ctx("listing plugins")
     }
 
-    /// The last fencing token handed out (0 before the first lease).
-    pub fn last_token(&self) -> Result<u64, RegistryError> {
+    /// Refuses (with [`RegistryError::Stale`]) a lease operation by `worker` that does not carry
+    /// the current, unexpired lease of `image_id`. Writes nothing: the master calls it before it
+    /// stores a thumbnail, so a stale completion leaves no blob behind; `extend`, `complete` and
+    /// `fail` check again inside their transaction.
+    pub fn check_lease(
+        &self,
+        image_id: &str,
+        token: u64,
+        worker: &str,
+        now_ms: i64,
+    ) -> Result<(), RegistryError> {
         let conn = self.lock()?;
-        conn.query_row(
-            "SELECT value FROM meta WHERE key = 'fencing_token'",
-            [],
-            |r| r.get::<_, i64>(0),
-        )
-        .ctx("reading the fencing token")
-        .map(|t| t as u64)
+        check_current_lease(&conn, image_id, token, Some(worker), now_ms).map(|_| ())
     }
 }
 
@@ -707,16 +688,20 @@ fn next_token(tx: &rusqlite::Transaction<'_>) -> Result<u64, RegistryError> {
     .map(|t| t as u64)
 }
 
-/// Checks that `token` is the current, unexpired lease on `image_id`; returns its attempts.
+/// Checks that `token` is the current, unexpired lease on `image_id` (and, if given, that
+/// `worker` holds it); returns its attempts. The one place that decides whether a lease is
+/// current, with one wording for every refusal.
 fn check_current_lease(
-    tx: &rusqlite::Transaction<'_>,
+    conn: &Connection,
     image_id: &str,
     token: u64,
+    worker: Option<&str>,
     now_ms: i64,
 ) -> Result<u32, RegistryError> {
-    let row = tx
+    let row = conn
         .query_row(
-            "SELECT status, fencing_token, lease_deadline, attempts FROM images WHERE id = ?1",
+            "SELECT status, fencing_token, lease_deadline, attempts, leased_by
+             FROM images WHERE id = ?1",
             [image_id],
             |r| {
                 Ok((
@@ -724,12 +709,13 @@ fn check_current_lease(
                     r.get::<_, Option<i64>>(1)?,
                     r.get::<_, Option<i64>>(2)?,
                     r.get::<_, u32>(3)?,
+                    r.get::<_, Option<String>>(4)?,
                 ))
             },
         )
         .optional()
         .ctx("checking a lease")?;
-    let Some((status, current, deadline, attempts)) = row else {
+    let Some((status, current, deadline, attempts, holder)) = row else {
         return Err(RegistryError::NotFound(image_id.to_owned()));
     };
     let stale = |reason| RegistryError::Stale {
@@ -742,6 +728,9 @@ fn check_current_lease(
     }
     if current != Some(token as i64) {
         return Err(stale("another lease holds the image"));
+    }
+    if worker.is_some_and(|w| holder.as_deref() != Some(w)) {
+        return Err(stale("the lease belongs to another worker"));
     }
     if deadline.is_none_or(|d| now_ms > d) {
         return Err(stale("the lease has expired"));

@@ -4,7 +4,8 @@
 mod master_support;
 
 use cdn_certs::Role;
-use cdn_host::{BlobId, MasterConfig};
+use cdn_master::MasterConfig;
+use cdn_proto::ContentHash;
 use cdn_proto::{
     ImageView, ListResponse, Params, PluginFetchResponse, PluginInfo, PluginListResponse,
     RegisterResponse, RegisterStatus, Request, StatsResponse, Status,
@@ -34,10 +35,10 @@ async fn register_query_duplicate_and_conflict() {
         assert_eq!(r.status, RegisterStatus::New);
         assert_eq!(r.image.status, Status::Pending);
         assert_eq!(r.image.source.size, 5000);
-        assert_eq!(r.image.source.hash, BlobId::of(&bytes).as_str());
+        assert_eq!(r.image.source.hash, ContentHash::of(&bytes));
         assert_eq!(r.image.plugin.name, "thumbnail");
         // Durable before the acknowledgement: the blob is on disk.
-        assert!(m.master.blobs().contains(&BlobId::of(&bytes)));
+        assert!(m.has_blob(&bytes));
 
         let (q, _) = call::<ImageView>(
             &client,
@@ -64,7 +65,7 @@ async fn register_query_duplicate_and_conflict() {
             message,
             "image cat.jpg is already registered with different bytes"
         );
-        assert!(!m.master.blobs().contains(&BlobId::of(&other)));
+        assert!(!m.has_blob(&other));
 
         let different_params = Request::Register {
             id: "cat.jpg".into(),
@@ -288,7 +289,7 @@ async fn plugins_add_list_fetch() {
         .await
         .expect("plugin_add");
         assert_eq!(added.name, "stamp");
-        assert_eq!(added.hash, cdn_runtime_free_hash(&stamp));
+        assert_eq!(added.hash, ContentHash::of(&stamp));
 
         let (list, _) = call::<PluginListResponse>(&client, &Request::PluginList, vec![])
             .await
@@ -298,21 +299,21 @@ async fn plugins_add_list_fetch() {
         let thumbnail = &list.plugins[1];
         assert_eq!(
             thumbnail.hash,
-            cdn_runtime_free_hash(cdn_plugin_bundle::THUMBNAIL)
+            ContentHash::of(cdn_plugin_bundle::THUMBNAIL)
         );
 
         for (who, p) in [(&worker, &added), (&client, thumbnail)] {
             let (fetched, bytes) = call::<PluginFetchResponse>(
                 who,
                 &Request::PluginFetch {
-                    hash: p.hash.clone(),
+                    hash: p.hash.to_hex(),
                 },
                 vec![],
             )
             .await
             .expect("plugin_fetch");
             assert_eq!(fetched.hash, p.hash);
-            assert_eq!(cdn_runtime_free_hash(&bytes), p.hash);
+            assert_eq!(ContentHash::of(&bytes), p.hash);
         }
 
         let (kind, _) = error_kind(
@@ -350,7 +351,7 @@ async fn plugins_add_list_fetch() {
         let (kind, _) = error_kind(
             &worker,
             &Request::PluginFetch {
-                hash: r.image.source.hash.clone(),
+                hash: r.image.source.hash.to_hex(),
             },
             vec![],
         )
@@ -373,22 +374,17 @@ async fn plugins_add_list_fetch() {
 }
 
 /// SHA-256 hex, computed independently of the master.
-fn cdn_runtime_free_hash(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(bytes))
-}
-
 #[test]
 fn one_master_per_data_folder() {
     let data = tempfile::tempdir().unwrap();
-    let first = cdn_host::Master::open(data.path(), MasterConfig::default()).expect("first");
-    match cdn_host::Master::open(data.path(), MasterConfig::default()) {
-        Err(e @ cdn_host::MasterError::InUse { .. }) => {
+    let first = cdn_master::Master::open(data.path(), MasterConfig::default()).expect("first");
+    match cdn_master::Master::open(data.path(), MasterConfig::default()) {
+        Err(e @ cdn_master::MasterError::InUse { .. }) => {
             assert!(e.to_string().contains("in use by another master"), "{e}")
         }
         Err(e) => panic!("unexpected error: {e}"),
         Ok(_) => panic!("a second master opened the same data folder"),
     }
     drop(first);
-    cdn_host::Master::open(data.path(), MasterConfig::default()).expect("reopen after the first");
+    cdn_master::Master::open(data.path(), MasterConfig::default()).expect("reopen after the first");
 }

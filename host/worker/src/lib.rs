@@ -1,5 +1,6 @@
-//! The worker (DESIGN §4): leases tasks from the master, runs the task's plugin in the wasm
-//! runtime, and reports the result.
+//! `cdn-worker`: the imagecdn worker. It leases thumbnail tasks from the master, runs each
+//! task's plugin in the sandboxed wasm runtime (`cdn-runtime`), and reports the result. The
+//! `cdn-host worker` command (`host/cdn-host`) is a thin command line over [`run`].
 //!
 //! - [`link`]: the one connection to the master, re-made with back-off when it breaks.
 //! - [`plugins`]: plugins by hash, in memory, on disk, or fetched from the master once.
@@ -243,7 +244,7 @@ async fn lease_loop(
                     CallError::Unreachable(_) => {
                         tracing::warn!(master = %link.master(), "{e}; retrying in {wait:?}")
                     }
-                    CallError::Refused { .. } => {
+                    CallError::Refused { .. } | CallError::Invalid(_) => {
                         tracing::error!(master = %link.master(), "lease refused: {e}; retrying in {wait:?}")
                     }
                 }

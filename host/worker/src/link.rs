@@ -1,8 +1,8 @@
 //! The worker's line to the master: one QUIC connection shared by every task, made again (with
 //! back-off) when it breaks, and one typed `call` for every op.
 
-use cdn_proto::{parse_response, to_header, ProtoError, Request};
-use cdn_transport::{Client, ClientError, Frame, Identity};
+use cdn_proto::Request;
+use cdn_transport::{Client, ClientError, Identity};
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +21,9 @@ pub(crate) enum CallError {
     /// No answer: the connection is down or broke during the call.
     #[error("no answer from the master: {0}")]
     Unreachable(String),
+    /// This side could not encode the request, or could not read the answer.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 pub(crate) struct Link {
@@ -93,24 +96,16 @@ impl Link {
             .client()
             .await
             .map_err(|e| CallError::Unreachable(e.to_string()))?;
-        let header = to_header(request).map_err(|e| CallError::Refused {
-            kind: "bad_request".into(),
-            message: e.to_string(),
-        })?;
-        let response = match client.request(&Frame { header, body }).await {
-            Ok(response) => response,
-            Err(e) => {
-                self.forget(&client).await;
-                return Err(CallError::Unreachable(e.to_string()));
+        match client.call(request, body).await {
+            Ok(answer) => Ok(answer),
+            Err(cdn_transport::CallError::Refused { kind, message }) => {
+                Err(CallError::Refused { kind, message })
             }
-        };
-        match parse_response::<T>(&response.header) {
-            Ok(value) => Ok((value, response.body)),
-            Err(ProtoError::Remote { kind, message }) => Err(CallError::Refused { kind, message }),
-            Err(e) => Err(CallError::Refused {
-                kind: "bad_response".into(),
-                message: e.to_string(),
-            }),
+            Err(e @ cdn_transport::CallError::Transport { .. }) => {
+                self.forget(&client).await;
+                Err(CallError::Unreachable(e.to_string()))
+            }
+            Err(e) => Err(CallError::Invalid(e.to_string())),
         }
     }
 

@@ -4,13 +4,13 @@
 #![allow(dead_code)]
 
 use cdn_certs::{InitOptions, Role};
-use cdn_host::{Master, MasterConfig, Serving};
-use cdn_proto::{parse_response, to_header, ProtoError, Request};
-use cdn_transport::{Client, Frame, Identity};
+use cdn_master::{Master, MasterConfig, Serving};
+use cdn_proto::{ContentHash, ProtoError, Request};
+use cdn_transport::{CallError, Client, Identity};
 use serde::de::DeserializeOwned;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tempfile::TempDir;
 
@@ -35,6 +35,7 @@ pub fn certs() -> TempDir {
 }
 
 pub struct Running {
+    pub data: PathBuf,
     pub master: Master,
     pub serving: Serving,
     pub addr: SocketAddr,
@@ -48,6 +49,7 @@ pub async fn start(data: &Path, certs: &Path, config: MasterConfig) -> Running {
         .expect("serve");
     let addr = serving.local_addr();
     Running {
+        data: data.to_path_buf(),
         master,
         serving,
         addr,
@@ -67,13 +69,11 @@ pub async fn call<T: DeserializeOwned>(
     request: &Request,
     body: Vec<u8>,
 ) -> Result<(T, Vec<u8>), ProtoError> {
-    let frame = Frame {
-        header: to_header(request).expect("request header"),
-        body,
-    };
-    let response = client.request(&frame).await.expect("a response");
-    let value = parse_response::<T>(&response.header)?;
-    Ok((value, response.body))
+    match client.call(request, body).await {
+        Ok(answer) => Ok(answer),
+        Err(CallError::Refused { kind, message }) => Err(ProtoError::Remote { kind, message }),
+        Err(e) => panic!("no answer to {}: {e}", request.op()),
+    }
 }
 
 /// The error kind of a call expected to fail.
@@ -82,6 +82,18 @@ pub async fn error_kind(client: &Client, request: &Request, body: Vec<u8>) -> (S
         Ok((v, _)) => panic!("expected an error, got {v}"),
         Err(ProtoError::Remote { kind, message }) => (kind, message),
         Err(e) => panic!("unexpected: {e}"),
+    }
+}
+
+impl Running {
+    /// Whether the blob store holds these bytes (looked up where the store files them).
+    pub fn has_blob(&self, bytes: &[u8]) -> bool {
+        let hash = ContentHash::of(bytes);
+        self.data
+            .join("blobs")
+            .join(hash.shard())
+            .join(hash.to_hex())
+            .is_file()
     }
 }
 

@@ -1,0 +1,34 @@
+//! `cdn-master`: the imagecdn master, the source of truth of the networked mode.
+//!
+//! It registers images, keeps their bytes, hands out thumbnail work to workers under leases, and
+//! records results. The `cdn-host master` command (`host/cdn-host`) is a thin command line
+//! over [`Master`].
+//!
+//! - Durable state: the rule for image ids ([`ids`]), the content-addressed store for image,
+//!   thumbnail and plugin bytes ([`blobs`]), and the SQLite registry of images, leases with
+//!   fencing tokens, and plugins ([`registry`]).
+//! - Serving: [`Master`] opens the state and serves the `cdn-proto` protocol over
+//!   `cdn-transport` (QUIC, mutual TLS); [`handler`] authorises each request by the role in the
+//!   peer's certificate and dispatches it to [`ops`] (client requests) or [`leasing`] (worker
+//!   requests: long-poll leases, extend, complete, fail, and the expiry of overdue leases).
+//!
+//! No wasmtime: the master never runs a plugin, it only stores and names them.
+
+pub mod blobs;
+mod errors;
+mod handler;
+pub mod ids;
+mod leasing;
+mod ops;
+pub mod registry;
+mod server;
+mod state;
+mod views;
+mod workers;
+
+pub use blobs::{BlobError, BlobStore};
+pub use errors::MasterError;
+pub use handler::MasterHandler;
+pub use ids::{validate_id, IdError, ImageId};
+pub use registry::{Lease, Registered, Registry, RegistryError, ThumbInfo};
+pub use server::{Master, MasterConfig, Serving, MAX_UPLOAD};

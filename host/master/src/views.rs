@@ -1,0 +1,20 @@
+//! What the registry's rows need before they go on the wire.
+
+use crate::blobs::BlobStore;
+use crate::errors::OpError;
+use cdn_proto::{ImageView, Params};
+
+/// The params a registry row stores (written by `register` from [`Params`]).
+pub(crate) fn params_of(id: &str, params_json: &str) -> Result<Params, OpError> {
+    serde_json::from_str(params_json)
+        .map_err(|e| OpError::internal(format!("stored params of {id} are unreadable: {e}")))
+}
+
+/// The view with its thumbnail's `location` filled in (the registry does not know where blobs
+/// live; the blob store does).
+pub(crate) fn located(mut view: ImageView, blobs: &BlobStore) -> ImageView {
+    if let Some(thumbnail) = view.thumbnail.as_mut() {
+        thumbnail.location = blobs.path(&thumbnail.hash).display().to_string();
+    }
+    view
+}
