@@ -54,6 +54,11 @@ pub(crate) fn block(
         }
         return;
     }
+    match (kh, kv) {
+        (2, 2) => return block_2x2(coef, out, stride),
+        (4, 4) => return block_4x4(coef, out, stride),
+        _ => {}
+    }
     let (bh, bv) = (&basis()[log2(kh)], &basis()[log2(kv)]);
     // columns first: tmp[y][u] = sum_v a_kv(y, v) F(v, u)
     let mut tmp = [[0f32; 8]; 8];
@@ -77,6 +82,48 @@ pub(crate) fn block(
                 acc += bh[x][u] * row[u];
             }
             *px = clamp(acc);
+        }
+    }
+}
+
+/// k = 2: with a_2(x, u) = +-1/(2 sqrt 2), each pixel is (F00 +- F01 +- F10 +- F11) / 8.
+#[inline(always)]
+fn block_2x2(coef: &[i32; 64], out: &mut [u8], stride: usize) {
+    let (f00, f01, f10, f11) = (coef[0], coef[1], coef[8], coef[9]);
+    let (s0, d0) = (f00 + f10, f00 - f10); // rows: top, bottom
+    let (s1, d1) = (f01 + f11, f01 - f11);
+    let px = |v: i32| ((v + 4) >> 3).wrapping_add(128).clamp(0, 255) as u8;
+    out[0] = px(s0 + s1);
+    out[1] = px(s0 - s1);
+    out[stride] = px(d0 + d1);
+    out[stride + 1] = px(d0 - d1);
+}
+
+/// The 4-point IDCT of a_4 with its even/odd symmetry: 6 multiplications.
+#[inline(always)]
+fn idct4(f: [f32; 4]) -> [f32; 4] {
+    const A: f32 = 0.353_553_38; // cos(pi/4) / 2
+    const B: f32 = 0.461_939_77; // cos(pi/8) / 2
+    const C: f32 = 0.191_341_72; // cos(3pi/8) / 2
+    let (t0, t1) = ((f[0] + f[2]) * A, (f[0] - f[2]) * A);
+    let (o0, o1) = (B * f[1] + C * f[3], C * f[1] - B * f[3]);
+    [t0 + o0, t1 + o1, t1 - o1, t0 - o0]
+}
+
+/// k = 4: rows of the top-left 4x4 coefficients (all-zero rows skipped), then columns.
+#[inline(always)]
+fn block_4x4(coef: &[i32; 64], out: &mut [u8], stride: usize) {
+    let mut rows = [[0f32; 4]; 4];
+    for (v, row) in rows.iter_mut().enumerate() {
+        let c = &coef[v * 8..v * 8 + 4];
+        if c.iter().any(|&x| x != 0) {
+            *row = idct4([c[0] as f32, c[1] as f32, c[2] as f32, c[3] as f32]);
+        }
+    }
+    for x in 0..4 {
+        let col = idct4([rows[0][x], rows[1][x], rows[2][x], rows[3][x]]);
+        for (y, v) in col.iter().enumerate() {
+            out[y * stride + x] = clamp(v + 128.0);
         }
     }
 }
@@ -114,6 +161,33 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn the_specialised_idcts_equal_the_generic_one() {
+        let mut coef = [0i32; 64];
+        for (i, c) in coef.iter_mut().enumerate() {
+            *c = ((i as i32 * 37) % 41 - 20) * (8 - (i as i32 / 8)) * 3;
+        }
+        for k in [2usize, 4] {
+            let (mut special, mut generic) = ([0u8; 32], [0u8; 32]);
+            block(&coef, false, k, k, &mut special, 8);
+            let (bh, bv) = (&basis()[log2(k)], &basis()[log2(k)]);
+            for y in 0..k {
+                for x in 0..k {
+                    let mut acc = 128.0f32;
+                    for v in 0..k {
+                        for u in 0..k {
+                            acc += bh[x][u] * bv[y][v] * coef[v * 8 + u] as f32;
+                        }
+                    }
+                    generic[y * 8 + x] = clamp(acc);
+                }
+            }
+            for (a, b) in special.iter().zip(&generic) {
+                assert!(a.abs_diff(*b) <= 1, "k {k}: {special:?} vs {generic:?}");
+            }
+        }
     }
 
     #[test]
