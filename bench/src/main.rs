@@ -10,6 +10,7 @@ mod cluster;
 mod control_plane;
 mod distributed;
 mod durability;
+mod fidelity;
 mod inputs;
 mod instantiate;
 mod local_runners;
@@ -22,6 +23,7 @@ mod report;
 mod throughput;
 mod tiny_plugin;
 mod tools;
+mod wasm_profile;
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -59,6 +61,22 @@ struct Cli {
     /// Skip the control-plane figures.
     #[arg(long)]
     no_control_plane: bool,
+    /// Skip the per-image timings (and the per-call figures).
+    #[arg(long)]
+    no_per_image: bool,
+    /// Skip the fidelity table (PSNR/SSIM against a full-decode Lanczos3 reference).
+    #[arg(long)]
+    no_fidelity: bool,
+    /// Profile the wasm plugin with perf (top functions inside wasm) into the report.
+    #[arg(long)]
+    profile_wasm: bool,
+    /// With --profile-wasm, also profile this plugin (e.g. an earlier build) as the baseline.
+    #[arg(long)]
+    profile_baseline: Option<PathBuf>,
+    /// With --profile-wasm, profile this plugin instead of the embedded one (e.g. the same
+    /// sources built without stripping, so that perf can name the wasm functions).
+    #[arg(long)]
+    profile_plugin: Option<PathBuf>,
     /// Where to write the report (default: `target/bench/report.md` of this build).
     #[arg(long)]
     report: Option<PathBuf>,
@@ -92,10 +110,28 @@ fn run(cli: &Cli, out: &mut Report) -> Result<()> {
             failed.push(what.to_string());
         }
     };
-    let r = per_image::report(out, &inputs, cli.runs);
-    attempt(out, "The per-image figures", r);
-    let r = instantiate::report(out, cli.runs);
-    attempt(out, "The per-call figures", r);
+    if !cli.no_per_image {
+        let r = per_image::report(out, &inputs, cli.runs);
+        attempt(out, "The per-image figures", r);
+    }
+    if !cli.no_fidelity {
+        let r = fidelity::report(out, scratch, &inputs);
+        attempt(out, "The fidelity figures", r);
+    }
+    if cli.profile_wasm {
+        let r = wasm_profile::report(
+            out,
+            scratch,
+            &inputs,
+            cli.profile_baseline.as_deref(),
+            cli.profile_plugin.as_deref(),
+        );
+        attempt(out, "The wasm profile", r);
+    }
+    if !cli.no_per_image {
+        let r = instantiate::report(out, cli.runs);
+        attempt(out, "The per-call figures", r);
+    }
 
     let want_corpus = !cli.no_local || !cli.no_distributed;
     let corpus = if want_corpus {
