@@ -10,14 +10,16 @@ use crate::{Fit, Format, Params, MAX_SIDE};
 
 /// The command line's usage text (printed on stderr by `--help`).
 pub const USAGE: &str = "\
-usage: thumbnail [--width N] [--height N] [--fit contain|cover] [--format jpeg|png|webp]
-                 [--quality 1-100] [--max-pixels N] < image > thumbnail
+usage: thumbnail [--width N] [--height N] [--fit contain|cover]
+                 [--format jpeg|png|webp|webp-lossy|avif] [--quality 1-100]
+                 [--max-pixels N] < image > thumbnail
 Reads a JPEG, PNG or WebP image on stdin and writes its thumbnail on stdout.
   --width N, --height N   the box, in pixels, 1-16384 (default 256 x 256)
   --fit contain           whole image inside the box, aspect ratio kept (default)
   --fit cover             fill the box exactly, centre cropped
-  --format jpeg|png|webp  output format (default jpeg; png and webp keep transparency)
-  --quality 1-100         JPEG quality (default 80)
+  --format FORMAT         output format: jpeg (default), png, webp (lossless),
+                          webp-lossy or avif; all but jpeg keep transparency
+  --quality 1-100         quality of jpeg, webp-lossy and avif (default 80)
   --max-pixels N          refuse larger sources, checked before decoding (default 100000000)
 Images are never enlarged: a source smaller than the box keeps its size.
 Errors: one line on stderr; exit code 1 for a bad image, 2 for bad arguments.";
@@ -102,7 +104,7 @@ where
             }
             Flag::Format => {
                 params.format = Format::from_name(&value)
-                    .ok_or_else(|| bad(flag, &value, "jpeg, png or webp"))?
+                    .ok_or_else(|| bad(flag, &value, "jpeg, png, webp, webp-lossy or avif"))?
             }
         }
     }

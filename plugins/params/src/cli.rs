@@ -18,10 +18,11 @@ pub struct ParamArgs {
     /// cropped).
     #[arg(long, value_enum, default_value_t = Fit::Contain)]
     pub fit: Fit,
-    /// The thumbnail's encoding (png and webp keep transparency; webp is lossless).
+    /// The thumbnail's encoding: jpeg, png, webp (lossless), webp-lossy or avif (all but jpeg
+    /// keep transparency).
     #[arg(long, value_enum, default_value_t = Format::Jpeg)]
     pub format: Format,
-    /// JPEG quality, 1-100.
+    /// Quality of jpeg, webp-lossy and avif, 1-100.
     #[arg(long, default_value_t = 80, value_name = "Q",
           value_parser = clap::value_parser!(u8).range(1..=100))]
     pub quality: u8,

@@ -69,11 +69,25 @@ pub enum Format {
     Png,
     /// Lossless WebP, alpha kept (`quality` is ignored).
     Webp,
+    /// Lossy WebP (VP8) at `quality`, alpha kept (losslessly). A format name of its own, so
+    /// that `webp` stays lossless as it always was whatever `--quality` says (its default, 80,
+    /// would otherwise turn every `--format webp` lossy).
+    #[cfg_attr(feature = "serde", serde(rename = "webp-lossy"))]
+    #[cfg_attr(feature = "clap", value(name = "webp-lossy"))]
+    WebpLossy,
+    /// AVIF (AV1, 10-bit) at `quality`, alpha kept.
+    Avif,
 }
 
 impl Format {
     /// Every format, in the order help texts list them.
-    pub const ALL: [Format; 3] = [Format::Jpeg, Format::Png, Format::Webp];
+    pub const ALL: [Format; 5] = [
+        Format::Jpeg,
+        Format::Png,
+        Format::Webp,
+        Format::WebpLossy,
+        Format::Avif,
+    ];
 
     /// The name used in flags, JSON and messages.
     pub fn name(self) -> &'static str {
@@ -81,6 +95,8 @@ impl Format {
             Format::Jpeg => "jpeg",
             Format::Png => "png",
             Format::Webp => "webp",
+            Format::WebpLossy => "webp-lossy",
+            Format::Avif => "avif",
         }
     }
 
@@ -89,7 +105,8 @@ impl Format {
         match self {
             Format::Jpeg => "jpg",
             Format::Png => "png",
-            Format::Webp => "webp",
+            Format::Webp | Format::WebpLossy => "webp",
+            Format::Avif => "avif",
         }
     }
 
@@ -98,7 +115,8 @@ impl Format {
         match self {
             Format::Jpeg => "image/jpeg",
             Format::Png => "image/png",
-            Format::Webp => "image/webp",
+            Format::Webp | Format::WebpLossy => "image/webp",
+            Format::Avif => "image/avif",
         }
     }
 
