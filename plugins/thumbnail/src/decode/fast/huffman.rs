@@ -1,20 +1,20 @@
 //! Huffman decoding of entropy-coded JPEG data: a 64-bit bit buffer over the bytes (stuffed
-//! zeros removed, stopping at markers) and tables with a 9-bit lookup for short codes.
+//! zeros removed, stopping at markers) and tables with a 11-bit lookup for short codes.
 
-/// Bits per fast lookup.
-const LOOKUP_BITS: u32 = 9;
+/// Bits per fast lookup (11: 2048 entries; most AC codes with their extra bits fit).
+const LOOKUP_BITS: u32 = 11;
 
 /// One Huffman table (JPEG's BITS and HUFFVAL).
 #[derive(Clone)]
 pub(crate) struct HuffmanTable {
-    /// For each 9-bit prefix: (code length, symbol); length 0 when the code is longer.
+    /// For each 11-bit prefix: (code length, symbol); length 0 when the code is longer.
     lookup: Vec<(u8, u8)>,
     /// For codes of 1..=16 bits: the largest code of that length (or -1) and the offset of its
     /// first symbol in `values` minus its first code.
     maxcode: [i32; 18],
     valoffset: [i32; 17],
     values: Vec<u8>,
-    /// For AC tables: for each 9-bit prefix holding a whole code and its extra bits, the run
+    /// For AC tables: for each 11-bit prefix holding a whole code and its extra bits, the run
     /// and the bits used (code + extra) in the low byte and the coefficient's value above;
     /// 0 when the prefix does not (then decode the symbol the slow way).
     ac_fast: Vec<i32>,

@@ -237,26 +237,31 @@ fn scan_tables<'t>(
         .collect()
 }
 
-/// The blocks of one MCU of `scan`, as (scan component, block x, block y), in coding order.
-fn mcu_blocks(
-    scan: &Scan,
-    comps: &[Component],
-    mx: usize,
-    my: usize,
-    out: &mut Vec<(usize, usize, usize)>,
-) {
-    out.clear();
+/// The blocks of an MCU of `scan`, as (scan component, block x, block y) offsets from the
+/// MCU's first block of each component (its x times h, its y times v), in coding order.
+fn mcu_layout(scan: &Scan, comps: &[Component]) -> Vec<(usize, usize, usize)> {
     if scan.components.len() == 1 {
-        out.push((0, mx, my));
-        return;
+        return vec![(0, 0, 0)];
     }
+    let mut out = Vec::new();
     for (s, &(ci, _, _)) in scan.components.iter().enumerate() {
         let c = &comps[ci];
         for by in 0..c.v {
             for bx in 0..c.h {
-                out.push((s, mx * c.h + bx, my * c.v + by));
+                out.push((s, bx, by));
             }
         }
+    }
+    out
+}
+
+/// An MCU's size in blocks of the scan's component `s` (1 x 1 in a single-component scan).
+fn mcu_size(scan: &Scan, comps: &[Component], s: usize) -> (usize, usize) {
+    if scan.components.len() == 1 {
+        (1, 1)
+    } else {
+        let c = &comps[scan.components[s].0];
+        (c.h, c.v)
     }
 }
 
@@ -284,7 +289,10 @@ fn baseline_scan(
     let (mcus_x, mcus_y) = scan_mcus(scan, frame, comps);
     let mut reader = BitReader::new(input, data);
     let mut coef = [0i32; 64];
-    let mut blocks = Vec::with_capacity(10);
+    let layout = mcu_layout(scan, comps);
+    let sizes: Vec<(usize, usize)> = (0..scan.components.len())
+        .map(|s| mcu_size(scan, comps, s))
+        .collect();
     let ri = tables.restart_interval;
     let mut left = ri;
     for &(ci, _, _) in &scan.components {
@@ -302,8 +310,8 @@ fn baseline_scan(
                 }
                 left -= 1;
             }
-            mcu_blocks(scan, comps, mx, my, &mut blocks);
-            for &(s, bx, by) in &blocks {
+            for &(s, dx, dy) in &layout {
+                let (bx, by) = (mx * sizes[s].0 + dx, my * sizes[s].1 + dy);
                 let (dc_table, ac_table) = huff[s];
                 let ac_table = ac_table.ok_or(Unsupported::Corrupt)?;
                 let c = &mut comps[scan.components[s].0];
@@ -423,7 +431,10 @@ fn progressive_dc_scan(
     };
     let (mcus_x, mcus_y) = scan_mcus(scan, frame, comps);
     let mut reader = BitReader::new(input, data);
-    let mut blocks = Vec::with_capacity(10);
+    let layout = mcu_layout(scan, comps);
+    let sizes: Vec<(usize, usize)> = (0..scan.components.len())
+        .map(|s| mcu_size(scan, comps, s))
+        .collect();
     let ri = tables.restart_interval;
     let mut left = ri;
     for &(ci, _, _) in &scan.components {
@@ -441,8 +452,8 @@ fn progressive_dc_scan(
                 }
                 left -= 1;
             }
-            mcu_blocks(scan, comps, mx, my, &mut blocks);
-            for &(s, bx, by) in &blocks {
+            for &(s, dx, dy) in &layout {
+                let (bx, by) = (mx * sizes[s].0 + dx, my * sizes[s].1 + dy);
                 let c = &mut comps[scan.components[s].0];
                 let i = by * c.blocks_w + bx;
                 if first {
@@ -471,22 +482,25 @@ fn progressive_dc_scan(
 /// The planes, all at the output's resolution, as RGB (JFIF's full-range BT.601).
 fn to_rgb(frame: &Frame, comps: &[Component], denom: usize) -> Scaled {
     let (w, h) = (frame.width.div_ceil(denom), frame.height.div_ceil(denom));
-    let mut pixels = Vec::with_capacity(w * h * 3);
+    let mut pixels = vec![0u8; w * h * 3];
     if let [gray] = comps {
         let stride = gray.stride();
-        for y in 0..h {
-            for &g in &gray.plane[y * stride..y * stride + w] {
-                pixels.extend_from_slice(&[g, g, g]);
+        for (y, out) in pixels.chunks_exact_mut(w * 3).enumerate() {
+            for (px, &g) in out
+                .chunks_exact_mut(3)
+                .zip(&gray.plane[y * stride..y * stride + w])
+            {
+                px.copy_from_slice(&[g, g, g]);
             }
         }
     } else {
         let (sy, scb, scr) = (comps[0].stride(), comps[1].stride(), comps[2].stride());
-        for y in 0..h {
+        for (y, out) in pixels.chunks_exact_mut(w * 3).enumerate() {
             let ys = &comps[0].plane[y * sy..y * sy + w];
             let cbs = &comps[1].plane[y * scb..y * scb + w];
             let crs = &comps[2].plane[y * scr..y * scr + w];
-            for ((&yv, &cb), &cr) in ys.iter().zip(cbs).zip(crs) {
-                pixels.extend_from_slice(&ycc_to_rgb(yv, cb, cr));
+            for (((px, &yv), &cb), &cr) in out.chunks_exact_mut(3).zip(ys).zip(cbs).zip(crs) {
+                px.copy_from_slice(&ycc_to_rgb(yv, cb, cr));
             }
         }
     }
