@@ -46,28 +46,17 @@ impl FromStr for Role {
     }
 }
 
-/// Checks a worker/client/master name: 1–64 characters of `[A-Za-z0-9._-]`, not starting with
-/// `.`. Names become file names and URI path segments, so nothing path-like gets through.
+/// The longest worker/client/master name.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// Checks a worker/client/master name: `cdn_common::name`'s rule (the one image ids follow), at
+/// most 64 characters. Names become file names and URI path segments, so nothing path-like gets
+/// through.
 pub fn validate_name(name: &str) -> Result<(), CertError> {
-    let why = if name.is_empty() || name.len() > 64 {
-        Some("must be 1 to 64 characters")
-    } else if name.starts_with('.') {
-        Some("must not start with '.'")
-    } else if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-    {
-        Some("may only contain A-Z, a-z, 0-9, '.', '_' and '-'")
-    } else {
-        None
-    };
-    match why {
-        Some(why) => Err(CertError::InvalidName {
-            name: name.chars().take(80).collect(),
-            why,
-        }),
-        None => Ok(()),
-    }
+    cdn_common::name::check(name, MAX_NAME_LEN).map_err(|why| CertError::InvalidName {
+        name: name.chars().take(80).collect(),
+        why,
+    })
 }
 
 /// `spiffe://imagecdn/<role>/<name>`.

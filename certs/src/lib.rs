@@ -21,8 +21,11 @@ pub use issue::{init, issue, Ca, InitOptions, Leaf, LeafSpec, LEAF_VALIDITY_DAYS
 /// Everything that can go wrong making or storing certificates.
 #[derive(Debug, thiserror::Error)]
 pub enum CertError {
-    #[error("invalid name {name:?}: {why}")]
-    InvalidName { name: String, why: &'static str },
+    #[error("invalid name {name:?}: it {why}")]
+    InvalidName {
+        name: String,
+        why: cdn_common::name::NameError,
+    },
     #[error("unknown role {0:?} (expected master, worker or client)")]
     InvalidRole(String),
     #[error("{path} already exists; pass --force to replace the CA and everything it signed")]

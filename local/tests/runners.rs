@@ -1,8 +1,7 @@
 //! End-to-end tests of `cdn-local`: the real binary on temporary folders, both modes.
 
-mod common;
-
-use common::*;
+use cdn_testkit::local::*;
+use cdn_testkit::path_str as s;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -60,12 +59,13 @@ fn processes_mode_works_in_child_processes() {
     let dir = root.path().join("imgs");
     make_images(&dir, 6, 640, 480, 3);
     let log = root.path().join("calls.log");
-    let running = Running::start(command(
+    let running = start(
+        root.path(),
         &["processes", "-j", "2", "--json", "-q", s(&dir)],
         Some(&log),
-    ));
-    let parent = running.child.id();
-    let out = running.finish();
+    );
+    let parent = running.pid();
+    let out = running.finish(TIME_LIMIT);
     assert_eq!(out.code, Some(0), "{out:#?}");
     assert_eq!(out.json()["jobs"], 2);
     let pids: std::collections::BTreeSet<u32> =
@@ -228,14 +228,15 @@ fn killing_a_worker_loses_no_image() {
     );
     assert_eq!(setup.code, Some(0), "{setup:#?}");
     let log = root.path().join("calls.log");
-    let mut running = Running::start(command(
+    let mut running = start(
+        root.path(),
         &["processes", "-j", "2", "--json", s(&dir)],
         Some(&log),
-    ));
-    let parent = running.child.id();
+    );
+    let parent = running.pid();
     // Wait until the workers are busy, then kill the one that just took an image.
     let victim = loop {
-        running.check_time();
+        running.check_time(TIME_LIMIT);
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         if lines.len() >= 3 {
@@ -258,7 +259,7 @@ fn killing_a_worker_loses_no_image() {
         .status()
         .expect("run kill");
     assert!(killed.success());
-    let out = running.finish();
+    let out = running.finish(TIME_LIMIT);
     assert_eq!(out.code, Some(0), "{out:#?}");
     let summary = out.json();
     assert_eq!(summary["done"], 40, "{summary}");
@@ -314,9 +315,9 @@ fn killed_parent_leaves_no_process_and_no_half_file() {
     );
     assert_eq!(setup.code, Some(0), "{setup:#?}");
     let log = root.path().join("calls.log");
-    let mut running = Running::start(command(&["processes", "-j", "2", s(&dir)], Some(&log)));
+    let mut running = start(root.path(), &["processes", "-j", "2", s(&dir)], Some(&log));
     let workers = loop {
-        running.check_time();
+        running.check_time(TIME_LIMIT);
         let calls = call_log(&log);
         let pids: std::collections::BTreeSet<u32> = calls.values().flatten().copied().collect();
         if calls.len() >= 4 {

@@ -114,8 +114,12 @@ impl RgbaImage {
         }
     }
 
-    /// The image composited onto white.
+    /// The image composited onto white, stated as the test oracle states it (independently of
+    /// the plugin's integer formula, so a mistake there shows up as a difference): each channel
+    /// falls from white towards its colour in proportion to the opacity,
+    /// `white - (white - c) * alpha` with alpha in 0..=1, rounded to the nearest level.
     pub fn flattened_on_white(&self) -> RgbImage {
+        const WHITE: f64 = 255.0;
         RgbImage {
             width: self.width,
             height: self.height,
@@ -123,8 +127,8 @@ impl RgbaImage {
                 .pixels
                 .chunks_exact(4)
                 .flat_map(|p| {
-                    let a = u32::from(p[3]);
-                    let over = |c: u8| ((u32::from(c) * a + 255 * (255 - a) + 127) / 255) as u8;
+                    let opacity = f64::from(p[3]) / 255.0;
+                    let over = |c: u8| (WHITE - (WHITE - f64::from(c)) * opacity).round() as u8;
                     [over(p[0]), over(p[1]), over(p[2])]
                 })
                 .collect(),
@@ -135,4 +139,26 @@ impl RgbaImage {
 /// Rec. 601 luma of an RGB colour.
 pub(crate) fn luma(r: u8, g: u8, b: u8) -> u8 {
     ((299 * u32::from(r) + 587 * u32::from(g) + 114 * u32::from(b) + 500) / 1000) as u8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flattening_on_white_by_hand() {
+        let image = RgbaImage {
+            width: 3,
+            height: 1,
+            pixels: vec![
+                0, 0, 0, 128, // half-opaque black: halfway to white
+                10, 20, 30, 0, // fully transparent: white
+                10, 20, 30, 255, // opaque: its own colour
+            ],
+        };
+        assert_eq!(
+            image.flattened_on_white().pixels,
+            vec![127, 127, 127, 255, 255, 255, 10, 20, 30]
+        );
+    }
 }

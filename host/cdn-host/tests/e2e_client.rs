@@ -3,10 +3,8 @@
 //! file and `--dir` with its refusals, `query`, `fetch`, `list`, `wait` (0, 3, 4, 5), `plugin`,
 //! `stats`, and a client of another CA.
 
-mod e2e_support;
-
 use cdn_proto::ContentHash;
-use e2e_support::*;
+use cdn_testkit::*;
 use std::time::{Duration, Instant};
 
 /// A `cdn list` row (or its header) for the tables below, whose widest cells are
@@ -61,7 +59,7 @@ fn register_once_again_in_conflict_and_with_params() {
 
     let other = c.file("other.jpg", b"other bytes");
     let r = c.cdn(&["register", "cat.jpg", path_str(&other)]);
-    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert_eq!(r.code, Some(3), "{}", r.stderr);
     assert_eq!(
         r.stderr,
         "cdn: conflict: image cat.jpg is already registered with different bytes\n"
@@ -75,12 +73,12 @@ fn register_once_again_in_conflict_and_with_params() {
     );
 
     let r = c.cdn(&["register", "bad id", cat]);
-    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert_eq!(r.code, Some(3), "{}", r.stderr);
     assert!(r.stderr.starts_with("cdn: invalid_id: "), "{}", r.stderr);
     assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
 
     let r = c.cdn(&["register", "dog.jpg", cat, "--plugin", "nope"]);
-    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert_eq!(r.code, Some(3), "{}", r.stderr);
     assert!(
         r.stderr.starts_with("cdn: unknown_plugin: "),
         "{}",
@@ -89,7 +87,7 @@ fn register_once_again_in_conflict_and_with_params() {
     assert!(r.stderr.contains("nope"), "{}", r.stderr);
     assert_eq!(
         c.cdn(&["query", "dog.jpg"]).code,
-        3,
+        Some(3),
         "nothing was registered"
     );
 
@@ -144,7 +142,13 @@ fn register_a_folder_reporting_each_refusal() {
         .ok();
 
     let r = c.cdn(&["register", "--dir", path_str(&dir)]);
-    assert_eq!(r.code, 3, "some were refused: {}\n{}", r.stdout, r.stderr);
+    assert_eq!(
+        r.code,
+        Some(3),
+        "some were refused: {}\n{}",
+        r.stdout,
+        r.stderr
+    );
     let mut lines: Vec<&str> = r.stdout.lines().collect();
     assert_eq!(
         lines.pop(),
@@ -189,7 +193,7 @@ fn register_a_folder_reporting_each_refusal() {
     );
     for left_out in ["img_00.jpg_thumb.jpg", "notes.txt", "empty.webp"] {
         let r = c.cdn(&["query", left_out]);
-        assert_eq!(r.code, 3, "{left_out}: {}", r.stdout);
+        assert_eq!(r.code, Some(3), "{left_out}: {}", r.stdout);
         assert_eq!(r.stderr, format!("cdn: not_found: no image {left_out}\n"));
     }
     let stats = c.cdn(&["stats", "--json"]).ok().json();
@@ -229,7 +233,7 @@ fn query_fetch_list_and_stats() {
         .ok();
     let worker = c.worker("w1", 1, &[]);
     let r = c.cdn(&["wait", "done-a.jpg", "fail-c.jpg", "--timeout", "60s"]);
-    assert_eq!(r.code, 5, "one failed: {}\n{}", r.stdout, r.stderr);
+    assert_eq!(r.code, Some(5), "one failed: {}\n{}", r.stdout, r.stderr);
     stop(worker);
     // Registered with no worker running: it stays pending.
     let source = c.file("source.jpg", b"source");
@@ -247,7 +251,7 @@ fn query_fetch_list_and_stats() {
     );
 
     let r = c.cdn(&["query", "nobody.jpg"]);
-    assert_eq!(r.code, 3);
+    assert_eq!(r.code, Some(3));
     assert_eq!(r.stderr, "cdn: not_found: no image nobody.jpg\n");
     assert!(r.stdout.is_empty(), "{}", r.stdout);
 
@@ -282,7 +286,7 @@ fn query_fetch_list_and_stats() {
         "-o",
         path_str(&empty.join("p.jpg")),
     ]);
-    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert_eq!(r.code, Some(3), "{}", r.stderr);
     assert_eq!(
         r.stderr,
         "cdn: not_done: image pending-b.jpg is pending, not done\n"
@@ -367,7 +371,7 @@ fn wait_exit_codes() {
 
     // 5: one failed; its error on stderr.
     let r = c.cdn(&["wait", "done-a.jpg", "fail-c.jpg"]);
-    assert_eq!(r.code, 5, "{}", r.stderr);
+    assert_eq!(r.code, Some(5), "{}", r.stderr);
     assert_eq!(r.stdout, "done-a.jpg done\nfail-c.jpg failed\n");
     assert_eq!(
         r.stderr,
@@ -381,7 +385,7 @@ fn wait_exit_codes() {
     let started = Instant::now();
     let r = c.cdn(&["wait", "done-a.jpg", "slow-d", "--timeout", "1s"]);
     let took = started.elapsed();
-    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert_eq!(r.code, Some(4), "{}", r.stderr);
     assert_eq!(r.stdout, "done-a.jpg done\n");
     assert_eq!(
         r.stderr,
@@ -394,7 +398,7 @@ fn wait_exit_codes() {
 
     // 3: an id the master does not know.
     let r = c.cdn(&["wait", "done-a.jpg", "nobody"]);
-    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert_eq!(r.code, Some(3), "{}", r.stderr);
     assert_eq!(r.stderr, "cdn: not_found: no image nobody\n");
 }
 
@@ -410,7 +414,7 @@ fn plugin_add_and_list() {
 
     let junk = c.file("junk.wasm", b"junk");
     let r = c.cdn(&["plugin", "add", "junk", path_str(&junk)]);
-    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert_eq!(r.code, Some(3), "{}", r.stderr);
     assert_eq!(
         r.stderr,
         "cdn: invalid_plugin: not a WebAssembly module (no \\0asm header)\n"
@@ -444,7 +448,7 @@ fn a_client_of_another_ca_exits_1_with_one_clean_line() {
     let other = tempfile::tempdir().unwrap();
     cdn_certs::init(&cdn_certs::InitOptions::new(other.path())).unwrap();
     let r = c.cdn_with_certs(other.path(), &["stats"]);
-    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
     assert!(r.stdout.is_empty(), "{}", r.stdout);
     assert!(r.stderr.starts_with("cdn: "), "{}", r.stderr);
     assert!(

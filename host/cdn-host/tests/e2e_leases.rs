@@ -2,9 +2,7 @@
 //! responding (SIGSTOP), a master killed and restarted, and a worker stopped with SIGTERM.
 //! The tasks use a test plugin that runs for as many milliseconds as its input says.
 
-mod e2e_support;
-
-use e2e_support::*;
+use cdn_testkit::*;
 use std::time::{Duration, Instant};
 
 /// Adds the slow plugin as `slow` and registers `ids`, each running `ms` milliseconds.

@@ -1,9 +1,7 @@
 //! End to end with the real binaries: two workers share fifty images; each is made exactly once.
 //! And a registry larger than one default frame header still lists.
 
-mod e2e_support;
-
-use e2e_support::*;
+use cdn_testkit::*;
 
 #[test]
 fn two_workers_fifty_images_each_done_exactly_once() {

@@ -268,21 +268,6 @@ impl Client {
             .map_err(|e| self.explain(e))
     }
 
-    /// Sends raw bytes as a request (for tests of malformed frames) and reads the response.
-    pub async fn request_raw(&self, bytes: &[u8]) -> Result<Frame, ClientError> {
-        let (mut send, mut recv) = self
-            .connection
-            .open_bi()
-            .await
-            .map_err(|e| ClientError::from_connection(&e))?;
-        // The server may stop reading early; its response is what counts.
-        let _ = send.write_all(bytes).await;
-        let _ = send.finish();
-        frame::read(&mut recv, self.limits)
-            .await
-            .map_err(|e| self.explain(e))
-    }
-
     /// The master's identity, from its certificate.
     pub fn peer(&self) -> Option<Peer> {
         Peer::of_connection(&self.connection)

@@ -117,24 +117,6 @@ impl Frame {
         Frame { header, body }
     }
 
-    /// A frame whose header is `header` serialised (it must serialise to a JSON object).
-    pub fn from_header<T: serde::Serialize>(
-        header: &T,
-        body: Vec<u8>,
-    ) -> Result<Frame, FrameError> {
-        match serde_json::to_value(header) {
-            Ok(Value::Object(header)) => Ok(Frame { header, body }),
-            Ok(_) => Err(FrameError::NotAnObject),
-            Err(e) => Err(FrameError::InvalidJson(e.to_string())),
-        }
-    }
-
-    /// The header read as `T` (without `body_len`, which the framing removed).
-    pub fn header_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, FrameError> {
-        T::deserialize(&Value::Object(self.header.clone()))
-            .map_err(|e| FrameError::InvalidJson(e.to_string()))
-    }
-
     /// The error response `{"error": {"kind": kind, "message": message}}`.
     pub fn error(kind: &str, message: impl Into<String>) -> Frame {
         Frame::new(

@@ -239,12 +239,36 @@ async fn a_server_whose_certificate_does_not_match_the_name_is_refused() {
     .await;
 }
 
+/// A QUIC connection of the test's own (not a `Client`), to send bytes no client would.
+async fn raw_connection(dir: &Path, addr: SocketAddr) -> quinn::Connection {
+    let identity = Identity::load(dir, Role::Client, None).expect("client identity");
+    let mut endpoint =
+        quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).expect("client endpoint");
+    endpoint.set_default_client_config(identity.client_config().expect("client config"));
+    endpoint
+        .connect(addr, "localhost")
+        .expect("connect")
+        .await
+        .expect("handshake")
+}
+
+/// Sends `bytes` as a request on a new stream of `connection` and reads the response frame.
+async fn raw_request(connection: &quinn::Connection, bytes: &[u8]) -> Frame {
+    let (mut send, mut recv) = connection.open_bi().await.expect("open a stream");
+    // The server may stop reading early; its response is what counts.
+    let _ = send.write_all(bytes).await;
+    let _ = send.finish();
+    cdn_transport::frame::read(&mut recv, FrameLimits::default())
+        .await
+        .expect("a response frame")
+}
+
 #[tokio::test]
 async fn malformed_frames_get_errors_and_the_connection_keeps_serving() {
     bounded(async {
         let dir = certs(&[]);
         let (server, addr) = start_server(dir.path()).await;
-        let client = client(dir.path(), addr).await;
+        let connection = raw_connection(dir.path(), addr).await;
         let framed = |header: &str, body: &[u8]| {
             let mut bytes = (header.len() as u32).to_be_bytes().to_vec();
             bytes.extend_from_slice(header.as_bytes());
@@ -272,16 +296,14 @@ async fn malformed_frames_get_errors_and_the_connection_keeps_serving() {
             ),
         ];
         for (kind, bytes) in cases {
-            let response = client.request_raw(&bytes).await.expect("an error response");
+            let response = raw_request(&connection, &bytes).await;
             let (got, message) = response.as_error().expect("an error frame");
             assert_eq!(got, kind, "{message}");
             assert!(!message.is_empty());
             // The same connection still serves a good request.
-            let ok = client
-                .request(&Frame::new(json!({"after": kind}), b"ok".to_vec()))
-                .await
-                .expect("served after a bad frame");
-            assert_eq!(ok.body, b"ok");
+            let good = Frame::new(json!({"after": kind}), b"ok".to_vec()).encode();
+            let ok = raw_request(&connection, &good).await;
+            assert_eq!(ok.body, b"ok", "served after a bad frame");
         }
         // And the server takes new connections.
         let other = self::client(dir.path(), addr).await;
@@ -399,23 +421,13 @@ async fn a_request_that_never_completes_times_out_with_an_error_frame() {
 }
 
 #[test]
-fn typed_headers_round_trip_without_body_len() {
-    #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
-    struct Register {
-        id: String,
-        width: u32,
-    }
-    let request = Register {
-        id: "img_100".into(),
-        width: 256,
-    };
-    let frame = Frame::from_header(&request, b"jpeg".to_vec()).expect("frame");
+fn encoded_headers_carry_body_len() {
+    let frame = Frame::new(json!({"id": "img_100", "width": 256}), b"jpeg".to_vec());
     let bytes = frame.encode();
     let header_len = u32::from_be_bytes(bytes[..4].try_into().expect("4 bytes")) as usize;
     let header: serde_json::Value =
         serde_json::from_slice(&bytes[4..4 + header_len]).expect("json");
     assert_eq!(header["body_len"], json!(4));
+    assert_eq!(header["id"], json!("img_100"));
     assert_eq!(&bytes[4 + header_len..], b"jpeg");
-    assert_eq!(frame.header_as::<Register>().expect("typed"), request);
-    assert!(Frame::from_header(&[1, 2], Vec::new()).is_err());
 }

@@ -1,8 +1,7 @@
 //! The master's client ops and authorisation over real QUIC: register, query, duplicates,
 //! conflicts, id validation, roles, plugins, stats.
 
-mod master_support;
-
+use crate::support::*;
 use cdn_certs::Role;
 use cdn_master::MasterConfig;
 use cdn_proto::ContentHash;
@@ -10,7 +9,6 @@ use cdn_proto::{
     ImageView, ListResponse, Params, PluginFetchResponse, PluginInfo, PluginListResponse,
     RegisterResponse, RegisterStatus, Request, StatsResponse, Status,
 };
-use master_support::*;
 
 fn register(id: &str) -> Request {
     Request::Register {

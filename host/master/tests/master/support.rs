@@ -1,21 +1,17 @@
-//! Shared by the `master_*` tests: certificates and a master in temporary folders, a real QUIC
-//! server on 127.0.0.1 port 0, clients by role, typed calls, and a time bound on everything.
-
-#![allow(dead_code)]
+//! Shared by the master's tests: certificates and a master in temporary folders, a real QUIC
+//! server on 127.0.0.1 port 0, clients by role, typed calls, and the time bound every test
+//! shares (`cdn_testkit::BOUND`).
 
 use cdn_certs::{InitOptions, Role};
 use cdn_master::{Master, MasterConfig, Serving};
 use cdn_proto::{ContentHash, ProtoError, Request};
+use cdn_testkit::BOUND;
 use cdn_transport::{CallError, Client, Identity};
 use serde::de::DeserializeOwned;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 use tempfile::TempDir;
-
-/// Every test body runs under this bound.
-pub const BOUND: Duration = Duration::from_secs(60);
 
 pub async fn bounded<F: Future>(f: F) -> F::Output {
     tokio::time::timeout(BOUND, f)

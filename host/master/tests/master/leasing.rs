@@ -1,8 +1,7 @@
 //! Leases over real QUIC: long poll, complete and fetch, stale completions after expiry,
 //! retryable and final failures, and a master restart.
 
-mod master_support;
-
+use crate::support::*;
 use cdn_certs::Role;
 use cdn_master::MasterConfig;
 use cdn_proto::ContentHash;
@@ -11,7 +10,6 @@ use cdn_proto::{
     RegisterResponse, Request, StatsResponse, Status,
 };
 use cdn_transport::Client;
-use master_support::*;
 use std::time::{Duration, Instant};
 
 fn register(id: &str) -> Request {
