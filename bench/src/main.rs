@@ -11,6 +11,7 @@ mod control_plane;
 mod distributed;
 mod durability;
 mod fidelity;
+mod formats;
 mod inputs;
 mod instantiate;
 mod local_runners;
@@ -117,6 +118,10 @@ fn run(cli: &Cli, out: &mut Report) -> Result<()> {
     if !cli.no_fidelity {
         let r = fidelity::report(out, scratch, &inputs);
         attempt(out, "The fidelity figures", r);
+    }
+    if !cli.no_per_image {
+        let r = formats::report(out, &inputs, cli.runs);
+        attempt(out, "The output-format figures", r);
     }
     if cli.profile_wasm {
         let r = wasm_profile::report(
