@@ -1,5 +1,6 @@
 //! What can go wrong when loading or running a plugin, one variant per cause.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Why a plugin call (or loading a plugin) did not produce a thumbnail.
@@ -35,6 +36,12 @@ pub enum RunError {
     #[error("invalid plugin module: {0}")]
     InvalidModule(String),
 
+    /// The folder of compiled plugins cannot be used safely (someone else could write in it, its
+    /// key is not private) or at all. Compiled code read from it would run outside the sandbox,
+    /// so the runtime refuses to start; the message says how to fix it.
+    #[error("cannot use the compiled-plugin cache {}: {problem}", .path.display())]
+    Cache { path: PathBuf, problem: String },
+
     /// The host could not set up the call (for example, could not create an instance). Not the
     /// plugin's fault.
     #[error("plugin runtime error: {0}")]
@@ -65,6 +72,7 @@ impl RunError {
             RunError::OutputTooLarge { .. } => "output_too_large",
             RunError::InputTooLarge { .. } => "input_too_large",
             RunError::InvalidModule(_) => "invalid_module",
+            RunError::Cache { .. } => "cache_error",
             RunError::Host(_) => "host_error",
         }
     }

@@ -21,6 +21,7 @@
 
 mod disk_cache;
 mod error;
+mod host_deadline;
 mod limits;
 mod plugin;
 mod runtime;

@@ -1,20 +1,33 @@
 //! [`Plugin`]: one compiled, pre-linked plugin, and the sandboxed call that runs it.
 
 use crate::error::RunError;
+use crate::host_deadline::{bound_blocking_calls, CallDeadline};
 use crate::limits::Limits;
 use crate::runtime::{Ticker, EPOCH_TICK};
 use cdn_common::ContentHash;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wasmtime::{Engine, InstancePre, Linker, Module, Store, StoreLimits, StoreLimitsBuilder, Trap};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 
-/// The data of one call's `Store`: the WASI context (pipes only) and its resource limits.
+/// The data of one call's `Store`: the WASI context (pipes only), its resource limits, and when
+/// it must end (for host calls, which the epoch deadline does not reach).
 struct CallState {
     wasi: WasiP1Ctx,
     limits: StoreLimits,
+    deadline: Instant,
+}
+
+impl CallDeadline for CallState {
+    fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    fn wasi(&mut self) -> &mut WasiP1Ctx {
+        &mut self.wasi
+    }
 }
 
 /// A compiled plugin, ready to instantiate. Cheap to share across threads.
@@ -48,6 +61,9 @@ impl Plugin {
         let mut linker: Linker<CallState> = Linker::new(engine);
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state: &mut CallState| &mut state.wasi)
             .map_err(|e| RunError::Host(format!("cannot link WASI: {e:#}")))?;
+        // A plugin blocked in a WASI call must end by its time cap too.
+        bound_blocking_calls(&mut linker)
+            .map_err(|e| RunError::Host(format!("cannot bound WASI's blocking calls: {e:#}")))?;
         // Imports beyond WASI preview 1 cannot be satisfied: say so now, not at the first call.
         let pre = linker
             .instantiate_pre(&module)
@@ -69,6 +85,7 @@ impl Plugin {
     /// Runs the plugin once on `input` with `args` (without argv\[0\]) and returns its stdout.
     pub fn run<S: AsRef<str>>(&self, args: &[S], input: &[u8]) -> Result<Vec<u8>, RunError> {
         let limits = self.limits;
+        let deadline = deadline_after(limits.time);
         if input.len() > limits.input_bytes {
             return Err(RunError::InputTooLarge {
                 size: input.len(),
@@ -89,6 +106,9 @@ impl Plugin {
             .stdin(MemoryInputPipe::new(input.to_vec()))
             .stdout(stdout.clone())
             .stderr(stderr.clone())
+            // WASI must not block this thread itself (its sleep would then be out of reach of
+            // the deadline on host calls): it waits on tokio timers, which the deadline cuts.
+            .allow_blocking_current_thread(false)
             .build_p1();
         let store_limits = StoreLimitsBuilder::new()
             .memory_size(limits.memory_bytes)
@@ -102,6 +122,7 @@ impl Plugin {
             CallState {
                 wasi,
                 limits: store_limits,
+                deadline,
             },
         );
         store.limiter(|state| &mut state.limits);
@@ -186,6 +207,15 @@ fn instantiate_failure(error: &wasmtime::Error, limits: &Limits) -> RunError {
 fn one_line(stderr: &str) -> Option<String> {
     let line = stderr.lines().map(str::trim).find(|l| !l.is_empty())?;
     Some(line.chars().take(500).collect())
+}
+
+/// When a call started now must end (for a cap too large to represent: in a year, which no
+/// call reaches either).
+fn deadline_after(limit: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(limit)
+        .or_else(|| now.checked_add(Duration::from_secs(365 * 24 * 3600)))
+        .unwrap_or(now)
 }
 
 /// Epoch ticks until the deadline, rounding up and allowing for the tick in progress.

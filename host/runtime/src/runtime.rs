@@ -59,9 +59,15 @@ impl Runtime {
     }
 
     /// A runtime that caches compiled plugins in `cache_dir` (or only in memory with `None`).
+    ///
+    /// The folder is made 0700 if missing. It is refused ([`RunError::Cache`]) when another user
+    /// owns it or its group or others may write in it, since compiled code read from it runs
+    /// outside the sandbox; a folder of ours that others can only read (0755) is made 0700.
     pub fn with_cache_dir(limits: Limits, cache_dir: Option<PathBuf>) -> Result<Self, RunError> {
         let engine = new_engine(&limits)?;
-        let disk = cache_dir.map(|dir| DiskCache::new(dir, &engine));
+        let disk = cache_dir
+            .map(|dir| DiskCache::open(dir, &engine))
+            .transpose()?;
         let ticker = Arc::new(Ticker::start(engine.clone())?);
         Ok(Runtime {
             shared: Arc::new(Shared {
@@ -144,7 +150,7 @@ impl Runtime {
         }
         // Only binary modules: a plugin is a `.wasm` file, and the text format would make every
         // text file "a plugin" that fails later with a stranger message.
-        if !wasm.starts_with(b"\0asm") {
+        if !wasm.starts_with(cdn_common::WASM_MAGIC) {
             return Err(RunError::InvalidModule(
                 "not a WebAssembly binary (missing the \\0asm header)".into(),
             ));

@@ -63,7 +63,9 @@ fn a_restart_loads_compiled_code_from_disk() {
     // A damaged cache file is ignored and replaced, not fatal.
     for entry in std::fs::read_dir(dir.path()).expect("read cache dir") {
         let path = entry.expect("entry").path();
-        std::fs::write(&path, b"garbage").expect("damage the cache file");
+        if path.extension().is_some_and(|e| e == "cwasm") {
+            std::fs::write(&path, b"garbage").expect("damage the cache file");
+        }
     }
     let third = Runtime::with_cache_dir(Limits::default(), Some(dir.path().to_path_buf()))
         .expect("runtime");
