@@ -12,6 +12,7 @@ mod distributed;
 mod durability;
 mod fidelity;
 mod formats;
+mod http;
 mod inputs;
 mod instantiate;
 mod local_runners;
@@ -62,6 +63,9 @@ struct Cli {
     /// Skip the control-plane figures.
     #[arg(long)]
     no_control_plane: bool,
+    /// Skip the HTTP figures (the master's thumbnail URL against nginx, with wrk).
+    #[arg(long)]
+    no_http: bool,
     /// Skip the per-image timings (and the per-call figures).
     #[arg(long)]
     no_per_image: bool,
@@ -204,6 +208,11 @@ fn run(cli: &Cli, out: &mut Report) -> Result<()> {
         _ => {}
     }
     memory::report(out, dist.as_ref(), control.as_ref(), cli.cluster_runs);
+    if !cli.no_http {
+        eprintln!("(measuring the HTTP side against nginx)");
+        let r = http::report(out, scratch);
+        attempt(out, "The HTTP figures", r);
+    }
     anyhow::ensure!(failed.is_empty(), "failed: {}", failed.join(", "));
     Ok(())
 }

@@ -92,6 +92,11 @@ pub enum Command {
     /// Show how many images are in each status, and how many workers are connected.
     #[command(after_help = STATS_AFTER_HELP)]
     Stats(JsonArg),
+    /// Print a signed URL of another size of an image, for the master's HTTP side.
+    #[command(
+        after_help = "Example:\n  cdn url cat.jpg --width 128 --height 128 --fit cover --url-key-file url.key --base http://127.0.0.1:8080"
+    )]
+    Url(crate::commands::url::UrlArgs),
 }
 
 const REGISTER_AFTER_HELP: &str = "\

@@ -4,7 +4,8 @@
 
 use crate::describe;
 use anyhow::{bail, Context, Result};
-use std::net::UdpSocket;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,6 +20,8 @@ struct Demo {
     bin: PathBuf,
     dir: PathBuf,
     master_addr: String,
+    /// The master's HTTP side (`--http`).
+    http_addr: String,
     interrupted: Arc<AtomicBool>,
 }
 
@@ -36,6 +39,7 @@ pub fn run(root: &Path) -> Result<()> {
         bin: root.join("target/release"),
         dir,
         master_addr: format!("127.0.0.1:{}", free_udp_port()?),
+        http_addr: format!("127.0.0.1:{}", free_tcp_port()?),
         interrupted,
     };
     let result = demo.steps();
@@ -74,7 +78,8 @@ impl Demo {
             self.spawn(
                 "master",
                 self.cmd("cdn-host")
-                    .args(["master", "--listen", &self.master_addr, "--certs"])
+                    .args(["master", "--listen", &self.master_addr])
+                    .args(["--http", &self.http_addr, "--certs"])
                     .arg(&certs)
                     .arg("--data")
                     .arg(self.path("data")),
@@ -120,6 +125,9 @@ impl Demo {
             ids.len(),
             ids.len() as f64 / seconds
         );
+        if let Some(id) = ids.first() {
+            self.show_http(id)?;
+        }
         self.stop_all(procs)?;
 
         heading("4/5  The same photos on one machine: threads, then processes");
@@ -144,11 +152,12 @@ impl Demo {
             "  PATH=\"$PWD/target/release:$PATH\"; cd \"$(mktemp -d)\"\n\
              \x20 cdn-certs init                                  # ./certs\n\
              \x20 cdn-local setup                                 # /tmp/node_a, /tmp/node_b\n\
-             \x20 cdn-host master &                               # 127.0.0.1:4433, ./cdn-data\n\
+             \x20 cdn-host master --http 127.0.0.1:8080 &        # 127.0.0.1:4433, ./cdn-data\n\
              \x20 cdn-host worker &\n\
              \x20 cdn register img_dist_1 /tmp/node_a/img_100.jpg\n\
              \x20 cdn wait img_dist_1 && cdn query img_dist_1\n\
              \x20 cdn fetch img_dist_1 -o thumb.jpg\n\
+             \x20 curl -o t.jpg http://127.0.0.1:8080/v1/images/img_dist_1/thumbnail\n\
              \x20 cdn-local threads /tmp/node_a /tmp/node_b       # or: processes\n\
              \x20 kill %1 %2                                      # stop worker and master"
         );
@@ -157,6 +166,35 @@ impl Demo {
 
     fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
+    }
+
+    /// The HTTP side: the status page's URL, and one thumbnail fetched with a plain HTTP GET.
+    fn show_http(&self, id: &str) -> Result<()> {
+        let path = format!("/v1/images/{id}/thumbnail");
+        println!("\nstatus page:  http://{}/", self.http_addr);
+        println!("a thumbnail:  http://{}{path}", self.http_addr);
+        let (status, headers, body) = http_get(&self.http_addr, &path)?;
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map_or("-", |(_, v)| v.as_str())
+        };
+        println!(
+            "GET {path}: {status}, {} bytes, {}, ETag {}, Cache-Control: {}",
+            body.len(),
+            header("content-type"),
+            header("etag"),
+            header("cache-control")
+        );
+        if !status
+            .split_whitespace()
+            .nth(1)
+            .is_some_and(|code| code == "200")
+        {
+            bail!("the thumbnail URL answered {status}");
+        }
+        Ok(())
     }
 
     fn cmd(&self, binary: &str) -> Command {
@@ -351,4 +389,37 @@ fn thumb_name(id: &str) -> String {
         Some((stem, _)) => format!("{stem}_thumb.jpg"),
         None => format!("{id}_thumb.jpg"),
     }
+}
+
+/// A plain HTTP/1.1 GET over a TCP stream: the status line, the headers and the body (the
+/// server closes the connection after it, as asked).
+fn http_get(addr: &str, path: &str) -> Result<(String, Vec<(String, String)>, Vec<u8>)> {
+    let mut stream =
+        TcpStream::connect(addr).with_context(|| format!("cannot connect to {addr}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = Vec::new();
+    stream
+        .read_to_end(&mut response)
+        .with_context(|| format!("reading the answer to GET {path}"))?;
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .context("the answer has no end of headers")?;
+    let head = String::from_utf8_lossy(&response[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines.next().unwrap_or_default().to_string();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Ok((status, headers, response[split + 4..].to_vec()))
+}
+
+fn free_tcp_port() -> Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("cannot find a free TCP port")?;
+    Ok(listener.local_addr()?.port())
 }

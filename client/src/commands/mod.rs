@@ -6,6 +6,7 @@ mod plugin;
 mod query;
 mod register;
 mod stats;
+pub mod url;
 mod wait;
 
 use crate::cli::{Cli, Command, PluginCommand};
@@ -26,5 +27,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         }
         Command::Plugin(PluginCommand::List(args)) => plugin::list(global, args.json).await,
         Command::Stats(args) => stats::run(global, args.json).await,
+        Command::Url(args) => url::run(args),
     }
 }

@@ -10,7 +10,7 @@
 //! Logs go to stderr (`RUST_LOG`, default `info`).
 
 use anyhow::{Context, Result};
-use cdn_master::{Master, MasterConfig};
+use cdn_master::{HttpConfig, HttpServing, Master, MasterConfig};
 use cdn_worker::{Stop, WorkerConfig};
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -30,6 +30,15 @@ use tokio::sync::watch;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log lines as text (colours only on a terminal) or as JSON objects, one per line.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -64,6 +73,19 @@ struct MasterArgs {
     /// Largest upload (image, thumbnail, plugin), in MiB.
     #[arg(long, default_value_t = 64, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=4096))]
     max_upload_mib: u64,
+    /// Serve HTTP (thumbnails, sizes on demand, /metrics, /healthz, /readyz, status page) on
+    /// this TCP address. Off unless given.
+    #[arg(long, value_name = "ADDR")]
+    http: Option<SocketAddr>,
+    /// The key of signed thumbnail URLs (the file's bytes are the key); see `cdn url`.
+    #[arg(long, value_name = "FILE", requires = "http")]
+    url_key_file: Option<PathBuf>,
+    /// Sizes anyone may ask for without a signature, e.g. 128x128,256x256.
+    #[arg(long, value_name = "WxH,...", value_delimiter = ',', value_parser = parse_size, requires = "http")]
+    http_sizes: Vec<(u32, u32)>,
+    /// How long the first request for a new size waits for it (then 202 + Retry-After).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    variant_wait: Duration,
 }
 
 #[derive(Args)]
@@ -92,6 +114,16 @@ struct WorkerArgs {
     /// Longest one plugin call may run.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     plugin_time: Duration,
+    /// Serve Prometheus metrics at http://ADDR/metrics.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
+}
+
+fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("expected WIDTHxHEIGHT such as 128x128, got {s:?}");
+    let (w, h) = s.split_once('x').ok_or_else(bad)?;
+    let side = |v: &str| v.parse::<u32>().ok().filter(|n| (1..=16_384).contains(n));
+    Ok((side(w).ok_or_else(bad)?, side(h).ok_or_else(bad)?))
 }
 
 fn parse_named_plugin(s: &str) -> Result<(String, PathBuf), String> {
@@ -105,13 +137,7 @@ fn parse_named_plugin(s: &str) -> Result<(String, PathBuf), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logs(cli.log_format);
     let result = tokio::runtime::Runtime::new()
         .context("cannot start the async runtime")
         .and_then(|rt| {
@@ -132,6 +158,21 @@ fn main() -> ExitCode {
             eprintln!("cdn-host: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Logs on stderr (`RUST_LOG`, default `info`): text with colours only when stderr is a
+/// terminal, or one JSON object per line.
+fn init_logs(format: LogFormat) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => logs.json().with_ansi(false).init(),
     }
 }
 
@@ -165,11 +206,36 @@ async fn master(args: MasterArgs) -> Result<()> {
         max_attempts = args.max_attempts,
         "master ready"
     );
+    let http = match args.http {
+        Some(addr) => Some(serve_http(&master, &args, addr).await?),
+        None => None,
+    };
     let mut signals = Signals::new()?;
     let which = signals.next().await;
     tracing::info!("{which}: stopping");
+    if let Some(http) = http {
+        http.shutdown().await;
+    }
     serving.shutdown().await;
     Ok(())
+}
+
+async fn serve_http(master: &Master, args: &MasterArgs, addr: SocketAddr) -> Result<HttpServing> {
+    let mut config = HttpConfig::new(addr);
+    if let Some(path) = &args.url_key_file {
+        let key = std::fs::read(path)
+            .with_context(|| format!("cannot read the URL key {}", path.display()))?;
+        anyhow::ensure!(!key.is_empty(), "the URL key {} is empty", path.display());
+        config.url_key = Some(key);
+    }
+    config.sizes = args.http_sizes.clone();
+    config.variant_wait = args.variant_wait;
+    let http = master
+        .serve_http(config)
+        .await
+        .with_context(|| format!("cannot serve HTTP on {addr}"))?;
+    tracing::info!(status_page = %format!("http://{}/", http.local_addr()), "HTTP ready");
+    Ok(http)
 }
 
 async fn worker(args: WorkerArgs) -> Result<()> {
@@ -189,6 +255,15 @@ async fn worker(args: WorkerArgs) -> Result<()> {
         .context("--plugin-memory-mib is too large for this machine")?;
     config.limits.time = args.plugin_time;
 
+    let _metrics = match args.metrics {
+        Some(addr) => Some(
+            cdn_worker::metrics::serve(addr)
+                .await
+                .with_context(|| format!("cannot serve metrics on {addr}"))?
+                .1,
+        ),
+        None => None,
+    };
     let (stop_tx, stop_rx) = watch::channel(Stop::Run);
     let mut signals = Signals::new()?;
     let work = cdn_worker::run(config, stop_rx);

@@ -42,6 +42,7 @@ pub(crate) async fn lease(
         }
         if let Some((grant, source)) = try_lease(state, worker.to_string()).await? {
             tracing::info!(image = %grant.image_id, token = grant.token, worker, "leased");
+            state.metrics.lease_granted(grant.token);
             return respond(&LeaseResponse { lease: Some(grant) }, source);
         }
         if tokio::time::timeout_at(deadline, notified).await.is_err() {
@@ -119,6 +120,7 @@ pub(crate) async fn extend(
             .extend(&image_id, token, s.lease_ttl_ms(), now_ms())?)
     })
     .await?;
+    state.metrics.lease_extended();
     respond(&ExtendResponse { deadline_ms }, Vec::new())
 }
 
@@ -148,6 +150,7 @@ pub(crate) async fn complete(
         };
         s.registry
             .complete(&image_id, token, &info, &worker, now_ms())?;
+        s.metrics.completed(&s.registry, &image_id, token);
         Ok(())
     })
     .await?;
@@ -169,6 +172,7 @@ pub(crate) async fn fail(
     let id = image_id.clone();
     let new_status = blocking(state, move |s| {
         check_current(s, &worker, &image_id, token)?;
+        s.metrics.failed(&error_kind, token);
         Ok(s.registry.fail(
             &image_id,
             token,
@@ -202,6 +206,7 @@ pub(crate) async fn expiry_task(state: Arc<State>) {
         {
             Ok(expired) if !expired.is_empty() => {
                 tracing::info!(count = expired.len(), ids = ?expired, "leases expired");
+                state.metrics.leases_expired(expired.len());
                 state.poke();
             }
             Ok(_) => {}

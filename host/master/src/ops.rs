@@ -120,6 +120,7 @@ pub(crate) async fn register(
     .await?;
     if outcome == RegisterStatus::New {
         tracing::info!(image = %view.id, size = view.source.size, "registered");
+        state.metrics.registered();
         state.poke();
     }
     respond(

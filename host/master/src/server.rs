@@ -120,6 +120,10 @@ impl Master {
         })
     }
 
+    pub(crate) fn state(&self) -> &Arc<State> {
+        &self.state
+    }
+
     /// The request handler (to serve it on a [`Server`] of one's own).
     pub fn handler(&self) -> MasterHandler {
         MasterHandler::new(self.state.clone())

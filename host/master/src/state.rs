@@ -3,6 +3,7 @@
 
 use crate::blobs::BlobStore;
 use crate::errors::OpError;
+use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::workers::SeenWorkers;
 use crate::MasterConfig;
@@ -19,6 +20,7 @@ pub(crate) struct State {
     /// Poked (all waiters) whenever an image may have become `pending`.
     pub work: Notify,
     pub workers: SeenWorkers,
+    pub metrics: Metrics,
     /// Set by shutdown: waiting leases answer "no lease" instead of taking work.
     closing: AtomicBool,
 }
@@ -32,6 +34,7 @@ impl State {
             config,
             work: Notify::new(),
             workers,
+            metrics: Metrics::new(),
             closing: AtomicBool::new(false),
         }
     }

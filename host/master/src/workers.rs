@@ -31,6 +31,19 @@ impl SeenWorkers {
         map.retain(|_, at| now.duration_since(*at) <= window);
     }
 
+    /// Each worker seen within the window, with how long ago, most recent first.
+    pub fn snapshot(&self) -> Vec<(String, Duration)> {
+        let now = Instant::now();
+        let map = self.last_seen.lock().unwrap_or_else(|p| p.into_inner());
+        let mut seen: Vec<_> = map
+            .iter()
+            .map(|(name, at)| (name.clone(), now.duration_since(*at)))
+            .filter(|(_, ago)| *ago <= self.window)
+            .collect();
+        seen.sort_by_key(|(_, ago)| *ago);
+        seen
+    }
+
     pub fn count(&self) -> u64 {
         let now = Instant::now();
         let map = self.last_seen.lock().unwrap_or_else(|p| p.into_inner());

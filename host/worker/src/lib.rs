@@ -12,6 +12,7 @@
 //! [`Stop::HandBack`] they give their tasks back to the master at once.
 
 mod link;
+pub mod metrics;
 mod output;
 mod plugins;
 mod task;

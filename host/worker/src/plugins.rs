@@ -62,8 +62,10 @@ impl Plugins {
     /// master.
     pub async fn get(&self, hash: &ContentHash, link: &Link) -> Result<Arc<Plugin>, PluginError> {
         if let Some(plugin) = self.in_memory(hash) {
+            crate::metrics::plugin_cache(true);
             return Ok(plugin);
         }
+        crate::metrics::plugin_cache(false);
         let error = |kind: &'static str, message: String, retryable: bool| PluginError {
             hash: *hash,
             kind,
