@@ -108,10 +108,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
+    cdn_common::logging::init("warn", cdn_common::logging::LogFormat::Text);
     match Cli::parse().command {
         Command::Init {
             dir,

@@ -54,10 +54,5 @@ fn main() -> ExitCode {
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default `warn`).
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    cdn_common::logging::init("warn", cdn_common::logging::LogFormat::Text);
 }

@@ -4,6 +4,8 @@
 //! - [`name`]: the character rule for image ids, plugin names and certificate names, which all
 //!   end up as file names or URI segments, so nothing path-like may pass.
 //! - [`now_ms`]: wall-clock time as the registry and the wire carry it.
+//! - `logging` (feature `logging`): how every binary logs (stderr, `RUST_LOG`, no colour
+//!   codes unless stderr is a terminal, or JSON lines).
 //! - [`atomic`]: writing a file so that readers (and a crash) see the old file or the whole new
 //!   one, never half of it.
 //!
@@ -13,6 +15,8 @@
 pub mod atomic;
 mod clock;
 mod hash;
+#[cfg(feature = "logging")]
+pub mod logging;
 pub mod name;
 
 pub use atomic::{write_atomic, AtomicFile, WriteError};
