@@ -3,6 +3,7 @@
 use cdn_params::ParamArgs;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
+use std::time::Duration;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -120,6 +121,10 @@ pub struct RunArgs {
     #[command(flatten)]
     pub params: ParamArgs,
 
+    /// The caps of one plugin call.
+    #[command(flatten)]
+    pub limits: LimitArgs,
+
     /// A raw argument for the plugin, instead of the box flags (repeatable, in order).
     #[arg(long = "arg", value_name = "ARG", allow_hyphen_values = true,
           conflicts_with_all = ["width", "height", "fit", "quality", "max_pixels"])]
@@ -138,11 +143,58 @@ pub struct RunArgs {
     pub quiet: bool,
 }
 
+/// The caps of one plugin call (the worker's flags of the same names).
+#[derive(Debug, Clone, Copy, Args)]
+pub struct LimitArgs {
+    /// Longest one plugin call may run (e.g. 500ms, 30s, 2m); a plugin still running then,
+    /// computing or blocked in a host call, fails its image with time_limit.
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_plugin_time)]
+    pub plugin_time: Duration,
+
+    /// Most memory one plugin call may use, in MiB.
+    #[arg(long, default_value_t = 512, value_name = "MIB",
+          value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub plugin_memory_mib: u64,
+}
+
+impl LimitArgs {
+    /// The runtime's limits: these caps, the defaults for the rest.
+    pub fn limits(&self) -> cdn_runtime::Limits {
+        cdn_runtime::Limits {
+            time: self.plugin_time,
+            memory_bytes: (self.plugin_memory_mib << 20) as usize,
+            ..cdn_runtime::Limits::default()
+        }
+    }
+
+    /// The same flags, for a worker process's command line (read back exactly).
+    pub fn to_args(&self) -> Vec<String> {
+        vec![
+            "--plugin-time".to_string(),
+            humantime::format_duration(self.plugin_time).to_string(),
+            "--plugin-memory-mib".to_string(),
+            self.plugin_memory_mib.to_string(),
+        ]
+    }
+}
+
+/// A humantime duration (`1s`, `500ms`, `2m 30s`), more than zero and at most a day.
+fn parse_plugin_time(text: &str) -> Result<Duration, String> {
+    let time = humantime::parse_duration(text).map_err(|e| format!("{e} (e.g. 500ms, 30s, 2m)"))?;
+    if time.is_zero() || time > Duration::from_secs(24 * 3600) {
+        return Err(format!("{text:?} is not between 1ns and 24h"));
+    }
+    Ok(time)
+}
+
 #[derive(Debug, Args)]
 pub struct ChildArgs {
     /// `builtin:NAME` or a path to a .wasm file.
     #[arg(long)]
     pub plugin: String,
+    /// The caps of one plugin call, as the parent was given them.
+    #[command(flatten)]
+    pub limits: LimitArgs,
     /// The plugin's arguments.
     #[arg(last = true, allow_hyphen_values = true)]
     pub plugin_args: Vec<String>,
@@ -258,6 +310,49 @@ mod tests {
             ]
         );
         assert_eq!(args.params.format.extension(), "png");
+    }
+
+    #[test]
+    fn plugin_limits() {
+        let args = run_args(&["cdn-local", "threads", "/tmp/x"]);
+        assert_eq!(args.limits.limits(), cdn_runtime::Limits::default());
+        let args = run_args(&[
+            "cdn-local",
+            "processes",
+            "--plugin-time",
+            "1s 500ms",
+            "--plugin-memory-mib",
+            "64",
+            "/tmp/x",
+        ]);
+        let limits = args.limits.limits();
+        assert_eq!(limits.time, Duration::from_millis(1500));
+        assert_eq!(limits.memory_bytes, 64 << 20);
+        // The worker processes read back exactly what the parent was given.
+        let mut child = vec![
+            "cdn-local".to_string(),
+            "__child".into(),
+            "--plugin".into(),
+            "x".into(),
+        ];
+        child.extend(args.limits.to_args());
+        match Cli::try_parse_from(&child)
+            .expect("child command line")
+            .command
+        {
+            Command::Child(c) => assert_eq!(c.limits.limits(), limits),
+            other => panic!("unexpected {other:?}"),
+        }
+        for bad in ["0s", "soon", "2days"] {
+            assert!(
+                Cli::try_parse_from(["cdn-local", "threads", "--plugin-time", bad, "/d"]).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(
+            Cli::try_parse_from(["cdn-local", "threads", "--plugin-memory-mib", "0", "/d"])
+                .is_err()
+        );
     }
 
     #[test]

@@ -58,7 +58,12 @@ fn main() -> ExitCode {
 
 /// Logs on stderr, `warn` and above unless RUST_LOG says otherwise.
 fn init_logging() {
-    cdn_common::logging::init("warn", cdn_common::logging::LogFormat::Text);
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 /// Thumbnails every image in the folders; `Ok(false)` when some image failed.
@@ -78,7 +83,7 @@ fn run(mode: Mode, args: &RunArgs) -> Result<bool> {
     );
     // Both modes load the plugin here: it is checked before any work starts, and in processes
     // mode the compiled code lands in the disk cache once, so no worker compiles it again.
-    let runtime = cdn_runtime::Runtime::new(cdn_runtime::Limits::default())
+    let runtime = cdn_runtime::Runtime::new(args.limits.limits())
         .context("cannot start the plugin runtime")?;
     let plugin = plugin_source.load(&runtime)?;
     tracing::info!(plugin = %plugin_source.spec(), hash = %plugin.hash(), args = ?plugin_args, "plugin loaded");
@@ -101,7 +106,14 @@ fn run(mode: Mode, args: &RunArgs) -> Result<bool> {
             // The parent runs no plugin itself: free the engine before the workers start.
             drop(plugin);
             drop(runtime);
-            let outcome = processes::run(&tasks, &reporter, &plugin_source, &plugin_args, jobs)?;
+            let outcome = processes::run(
+                &tasks,
+                &reporter,
+                &plugin_source,
+                &plugin_args,
+                args.limits,
+                jobs,
+            )?;
             tracing::debug!(workers = outcome.jobs, "all workers done");
             let finished = outcome.last_result.unwrap_or_else(Instant::now);
             (finished, outcome.worker_deaths, outcome.retried)

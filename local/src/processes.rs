@@ -16,7 +16,7 @@
 //! ("worker process died twice"), so a plugin input that kills its host cannot loop forever.
 //! When the queue is empty, each child's stdin is closed: it exits, and is reaped.
 
-use crate::cli::ChildArgs;
+use crate::cli::{ChildArgs, LimitArgs};
 use crate::job::{thumbnail_one, Failure, Made, PluginSource};
 use crate::report::Reporter;
 use crate::scan::Task;
@@ -108,6 +108,7 @@ pub fn run(
     reporter: &Reporter,
     plugin: &PluginSource,
     plugin_args: &[String],
+    limits: LimitArgs,
     jobs: usize,
 ) -> Result<Outcome> {
     let queue: VecDeque<usize> = (0..tasks.len()).filter(|&i| !tasks[i].skip).collect();
@@ -116,12 +117,9 @@ pub fn run(
     }
     let jobs = jobs.clamp(1, queue.len());
     let exe = std::env::current_exe().context("cannot find this program to start workers")?;
-    let mut command = vec![
-        "__child".to_string(),
-        "--plugin".to_string(),
-        plugin.spec(),
-        "--".to_string(),
-    ];
+    let mut command = vec!["__child".to_string(), "--plugin".to_string(), plugin.spec()];
+    command.extend(limits.to_args());
+    command.push("--".to_string());
     command.extend(plugin_args.iter().cloned());
     let (events_tx, events_rx) = mpsc::channel();
     let mut parent = Parent {
@@ -489,7 +487,7 @@ pub fn child_main(args: ChildArgs) -> Result<()> {
     let mut out = stdout.lock();
     let loaded = (|| -> Result<_> {
         let source = PluginSource::parse(Some(&args.plugin))?;
-        let runtime = cdn_runtime::Runtime::new(cdn_runtime::Limits::default())
+        let runtime = cdn_runtime::Runtime::new(args.limits.limits())
             .context("cannot start the plugin runtime")?;
         let plugin = source.load(&runtime)?;
         Ok((runtime, plugin))
