@@ -9,13 +9,16 @@ pub(crate) struct Made {
     pub height: u32,
 }
 
-/// Reads the header of a plugin's output; `None` if it is not a JPEG, PNG, WebP or GIF image.
+/// Reads the header of a plugin's output; `None` if it is not a JPEG, PNG, WebP, AVIF or GIF
+/// image (every format the default plugin makes is recognised; lossy and lossless WebP are both
+/// `webp`).
 pub(crate) fn inspect(bytes: &[u8]) -> Option<Made> {
     use imagesize::ImageType;
     let format = match imagesize::image_type(bytes).ok()? {
         ImageType::Jpeg => "jpeg",
         ImageType::Png => "png",
         ImageType::Webp => "webp",
+        ImageType::Heif(imagesize::Compression::Av1) => "avif",
         ImageType::Gif => "gif",
         _ => return None,
     };
@@ -50,6 +53,28 @@ mod tests {
             inspect(&png).map(|m| (m.format, m.width)),
             Some(("png", 40))
         );
+    }
+
+    #[test]
+    fn every_format_the_default_plugin_makes_is_recognised() {
+        let input = cdn_samples::jpeg(&cdn_samples::photo(64, 48, 2), 85, &Default::default())
+            .expect("sample jpeg");
+        for format in cdn_params::Format::ALL {
+            let params = cdn_params::Params {
+                width: 32,
+                height: 32,
+                format,
+                ..Default::default()
+            };
+            let thumb = thumbnail::make_thumbnail(&input, &params).expect("thumbnail");
+            let made = inspect(&thumb.bytes).unwrap_or_else(|| panic!("{format} not recognised"));
+            assert_eq!((made.width, made.height), (32, 24), "{format}");
+            assert_eq!(
+                made.format,
+                format.extension().replace("jpg", "jpeg"),
+                "{format}"
+            );
+        }
     }
 
     #[test]
