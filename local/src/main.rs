@@ -58,12 +58,7 @@ fn main() -> ExitCode {
 
 /// Logs on stderr, `warn` and above unless RUST_LOG says otherwise.
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    cdn_common::logging::init("warn", cdn_common::logging::LogFormat::Text);
 }
 
 /// Thumbnails every image in the folders; `Ok(false)` when some image failed.
