@@ -87,7 +87,12 @@ async fn work(
         Err(e) => return Some(Report::failure(e.kind, e.to_string(), e.retryable)),
     };
     let args = grant.args.clone();
-    let job = tokio::task::spawn_blocking(move || plugin.run(&args, &source));
+    let job = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let result = plugin.run(&args, &source);
+        crate::metrics::plugin_call(started.elapsed());
+        result
+    });
     tokio::pin!(job);
     let mut deadline_ms = grant.deadline_ms;
     loop {
@@ -199,6 +204,7 @@ async fn send_report(link: &Link, grant: &LeaseGrant, report: Report) -> Outcome
             retryable,
         } => {
             tracing::warn!(image = %grant.image_id, kind, retryable, "task failed: {message}");
+            crate::metrics::error(&kind);
             (
                 Request::Fail {
                     image_id: grant.image_id.clone(),
@@ -221,6 +227,7 @@ async fn send_report(link: &Link, grant: &LeaseGrant, report: Report) -> Outcome
             Err(CallError::Refused { kind: k, message }) => {
                 if k == kind::STALE {
                     tracing::warn!(image = %grant.image_id, token = grant.token, "late result refused by the master: {message}");
+                    crate::metrics::lease_lost();
                 } else {
                     tracing::error!(image = %grant.image_id, "the master refused the result: {k}: {message}");
                 }
