@@ -1,7 +1,9 @@
-//! The default imagecdn thumbnail step (DESIGN §3) as a plain Rust library: decode a JPEG, PNG
-//! or WebP, turn it upright by its EXIF orientation, resize it into a box with Lanczos3, and
-//! encode it as JPEG, PNG or WebP. `src/main.rs` wraps it as the ABI v1 plugin command for
-//! `wasm32-wasip1`; the benchmarks and local runners call it natively.
+//! The default imagecdn thumbnail step as a plain Rust library: decode a JPEG, PNG or WebP, turn
+//! it upright by its EXIF orientation, resize it into a box with Lanczos3, and encode it as JPEG,
+//! PNG, WebP (lossless or lossy) or AVIF. `src/main.rs` wraps it as the ABI v1 plugin command for
+//! `wasm32-wasip1`, which is what every runner executes (the local runners and the workers run
+//! the `.wasm` in the sandbox); natively the library serves the `stamp` plugin, the tests and the
+//! benchmark's native baseline.
 //!
 //! It is built for speed the way fast thumbnailers are: a source larger than
 //! [`Params::max_pixels`] is refused from its header before anything is decoded, and a JPEG is
