@@ -3,11 +3,7 @@
 /// The master answered with an error frame `{"error": {"kind", "message"}}`. Prints as
 /// `KIND: MESSAGE`; the process exits [`Exit::Refused`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "{}: {}",
-    crate::output::printable(kind),
-    crate::output::printable(message)
-)]
+#[error("{kind}: {message}")]
 pub struct Refused {
     pub kind: String,
     pub message: String,

@@ -6,28 +6,12 @@ use crate::exit::Exit;
 use crate::output;
 use cdn_proto::{ListResponse, Request};
 
-/// Asks page after page (following each answer's `next`) until the last, so the output is the
-/// whole list however long.
 pub async fn run(global: &Global, args: ListArgs) -> anyhow::Result<Exit> {
     let master = Master::connect(global).await?;
-    let mut list = ListResponse {
-        images: Vec::new(),
-        next: None,
+    let request = Request::List {
+        status: args.status.map(Into::into),
     };
-    let mut after = None;
-    loop {
-        let request = Request::List {
-            status: args.status.map(Into::into),
-            limit: args.page,
-            after: after.take(),
-        };
-        let (page, _) = master.call::<ListResponse>(&request, Vec::new()).await?;
-        list.images.extend(page.images);
-        match page.next {
-            Some(next) => after = Some(next),
-            None => break,
-        }
-    }
+    let (list, _) = master.call::<ListResponse>(&request, Vec::new()).await?;
     master.close().await;
     if args.json {
         output::json(&list)?;

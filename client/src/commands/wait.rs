@@ -46,11 +46,7 @@ pub async fn run(global: &Global, args: WaitArgs) -> anyhow::Result<Exit> {
                     any_failed = true;
                     output::line(&format!("{id} failed"))?;
                     if let Some(error) = &view.last_error {
-                        eprintln!(
-                            "cdn: {id}: {}: {}",
-                            output::printable(&error.kind),
-                            output::printable(&error.message)
-                        );
+                        eprintln!("cdn: {id}: {}: {}", error.kind, error.message);
                     }
                 }
                 other => still.push((id, Some(other))),

@@ -28,7 +28,6 @@ fn allowed(role: Role, request: &Request) -> bool {
         | Request::Query { .. }
         | Request::Fetch { .. }
         | Request::List { .. }
-        | Request::Retry { .. }
         | Request::PluginAdd { .. }
         | Request::PluginList
         | Request::Stats => role == Role::Client,
@@ -86,12 +85,7 @@ async fn dispatch(
         }
         Request::Query { id } => ops::query(state, id).await,
         Request::Fetch { id } => ops::fetch(state, id).await,
-        Request::List {
-            status,
-            limit,
-            after,
-        } => ops::list(state, status, limit, after).await,
-        Request::Retry { ids, failed } => ops::retry(state, ids, failed).await,
+        Request::List { status } => ops::list(state, status).await,
         Request::PluginAdd { name } => ops::plugin_add(state, name, body).await,
         Request::PluginList => ops::plugin_list(state).await,
         Request::Stats => ops::stats(state).await,
@@ -121,12 +115,6 @@ async fn dispatch(
             kind,
             message,
             retryable,
-            attempted,
-        } => {
-            leasing::fail(
-                state, &peer.name, image_id, token, kind, message, retryable, attempted,
-            )
-            .await
-        }
+        } => leasing::fail(state, &peer.name, image_id, token, kind, message, retryable).await,
     }
 }

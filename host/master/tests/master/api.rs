@@ -92,24 +92,14 @@ async fn register_query_duplicate_and_conflict() {
         .await;
         assert_eq!(kind, "not_done");
 
-        let (list, _) = call::<ListResponse>(
-            &client,
-            &Request::List {
-                status: None,
-                limit: None,
-                after: None,
-            },
-            vec![],
-        )
-        .await
-        .expect("list");
+        let (list, _) = call::<ListResponse>(&client, &Request::List { status: None }, vec![])
+            .await
+            .expect("list");
         assert_eq!(list.images.len(), 1);
         let (list, _) = call::<ListResponse>(
             &client,
             &Request::List {
                 status: Some(Status::Done),
-                limit: None,
-                after: None,
             },
             vec![],
         )
@@ -168,17 +158,9 @@ async fn bad_ids_params_plugins_and_bodies_are_refused() {
         );
 
         // Nothing of the refused requests was registered.
-        let (list, _) = call::<ListResponse>(
-            &client,
-            &Request::List {
-                status: None,
-                limit: None,
-                after: None,
-            },
-            vec![],
-        )
-        .await
-        .expect("list");
+        let (list, _) = call::<ListResponse>(&client, &Request::List { status: None }, vec![])
+            .await
+            .expect("list");
         assert!(list.images.is_empty());
         client.close().await;
         m.serving.shutdown().await;
@@ -230,11 +212,7 @@ async fn roles_are_enforced() {
         assert!(message.contains("worker"), "{message}");
         for op in [
             Request::Query { id: "a".into() },
-            Request::List {
-                status: None,
-                limit: None,
-                after: None,
-            },
+            Request::List { status: None },
             Request::PluginAdd { name: "p".into() },
             Request::Stats,
         ] {
@@ -262,24 +240,15 @@ async fn roles_are_enforced() {
                 kind: "x".into(),
                 message: "y".into(),
                 retryable: true,
-                attempted: true,
             },
         ] {
             assert_eq!(error_kind(&client, &op, vec![1]).await.0, "forbidden");
         }
 
         // Nothing was registered by the worker.
-        let (list, _) = call::<ListResponse>(
-            &client,
-            &Request::List {
-                status: None,
-                limit: None,
-                after: None,
-            },
-            vec![],
-        )
-        .await
-        .expect("list");
+        let (list, _) = call::<ListResponse>(&client, &Request::List { status: None }, vec![])
+            .await
+            .expect("list");
         assert!(list.images.is_empty());
 
         // An unknown op is a bad request, whoever asks.
