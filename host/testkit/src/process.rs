@@ -255,7 +255,9 @@ mod tests {
     fn a_command_past_its_bound_is_killed() {
         let mut sleep = Command::new("sleep");
         sleep.arg("30");
-        let result = std::panic::catch_unwind(|| run_bounded(sleep, Duration::from_millis(200)));
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run_bounded(sleep, Duration::from_millis(200))
+        }));
         assert!(result.is_err(), "the bound must end the run");
     }
 
