@@ -208,7 +208,7 @@ fn view_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ImageView> {
         _ => None,
     };
     let lease = match (
-        row.get::<_, Option<i64>>(11)?,
+        row.get::<_, Option<i64>>(12)?,
         row.get::<_, Option<String>>(13)?,
     ) {
         (Some(deadline_ms), Some(worker)) => Some(LeaseView {
