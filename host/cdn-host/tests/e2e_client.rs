@@ -114,7 +114,7 @@ fn register_once_again_in_conflict_and_with_params() {
     assert_eq!(json["image"]["id"], "small.jpg");
     assert_eq!(json["image"]["status"], "pending");
     assert_eq!(json["image"]["plugin"]["name"], "thumbnail");
-    let params = serde_json::json!({"width": 64, "height": 32, "fit": "cover", "format": "png", "quality": 90});
+    let params = serde_json::json!({"width": 64, "height": 32, "fit": "cover", "format": "png", "quality": 90, "max_pixels": 100_000_000});
     assert_eq!(json["image"]["params"], params);
     // The master stored them: a query shows the same.
     assert_eq!(c.query("small.jpg")["params"], params);
