@@ -50,7 +50,21 @@ impl Master {
         }
     }
 
-    /// Closes the connection politely.
+    /// Connects, makes one call and closes the connection whatever the answer: a connection
+    /// dropped without a close keeps one of this identity's slots at the master (8 by default)
+    /// until the idle timeout, so a script running many failing commands would be refused.
+    pub async fn call_once<T: DeserializeOwned>(
+        global: &Global,
+        request: &Request,
+        body: Vec<u8>,
+    ) -> anyhow::Result<(T, Vec<u8>)> {
+        let master = Master::connect(global).await?;
+        let answer = master.call(request, body).await;
+        master.close().await;
+        answer
+    }
+
+    /// Closes the connection politely (and waits for the close to be sent).
     pub async fn close(self) {
         self.client.close().await;
     }

@@ -17,11 +17,8 @@ pub async fn run(global: &Global, args: FetchArgs) -> anyhow::Result<Exit> {
     } else {
         Some(AtomicFile::create(&args.output)?)
     };
-    let master = Master::connect(global).await?;
-    let (view, bytes) = master
-        .call::<ImageView>(&Request::Fetch { id: args.id }, Vec::new())
-        .await?;
-    master.close().await;
+    let request = Request::Fetch { id: args.id };
+    let (view, bytes) = Master::call_once::<ImageView>(global, &request, Vec::new()).await?;
     let shown = match file {
         Some(file) => {
             file.commit(&bytes)?;

@@ -7,12 +7,10 @@ use crate::output;
 use cdn_proto::{ListResponse, Request};
 
 pub async fn run(global: &Global, args: ListArgs) -> anyhow::Result<Exit> {
-    let master = Master::connect(global).await?;
     let request = Request::List {
         status: args.status.map(Into::into),
     };
-    let (list, _) = master.call::<ListResponse>(&request, Vec::new()).await?;
-    master.close().await;
+    let (list, _) = Master::call_once::<ListResponse>(global, &request, Vec::new()).await?;
     if args.json {
         output::json(&list)?;
     } else {

@@ -10,21 +10,15 @@ use std::path::Path;
 
 pub async fn add(global: &Global, name: String, file: &Path) -> anyhow::Result<Exit> {
     let wasm = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let master = Master::connect(global).await?;
-    let (info, _) = master
-        .call::<PluginInfo>(&Request::PluginAdd { name }, wasm)
-        .await?;
-    master.close().await;
+    let (info, _) =
+        Master::call_once::<PluginInfo>(global, &Request::PluginAdd { name }, wasm).await?;
     output::line(&format!("plugin {} = {}", info.name, info.hash))?;
     Ok(Exit::Success)
 }
 
 pub async fn list(global: &Global, json: bool) -> anyhow::Result<Exit> {
-    let master = Master::connect(global).await?;
-    let (list, _) = master
-        .call::<PluginListResponse>(&Request::PluginList, Vec::new())
-        .await?;
-    master.close().await;
+    let (list, _) =
+        Master::call_once::<PluginListResponse>(global, &Request::PluginList, Vec::new()).await?;
     if json {
         output::json(&list)?;
     } else {

@@ -7,11 +7,8 @@ use crate::output;
 use cdn_proto::{ImageView, Request};
 
 pub async fn run(global: &Global, args: QueryArgs) -> anyhow::Result<Exit> {
-    let master = Master::connect(global).await?;
-    let (view, _) = master
-        .call::<ImageView>(&Request::Query { id: args.id }, Vec::new())
-        .await?;
-    master.close().await;
+    let request = Request::Query { id: args.id };
+    let (view, _) = Master::call_once::<ImageView>(global, &request, Vec::new()).await?;
     output::json(&view)?;
     Ok(Exit::Success)
 }

@@ -53,14 +53,12 @@ async fn register_one(
     json: bool,
 ) -> anyhow::Result<Exit> {
     let bytes = read(path)?;
-    let master = Master::connect(global).await?;
     let request = Request::Register {
         id: id.clone(),
         plugin,
         params,
     };
-    let (response, _) = master.call::<RegisterResponse>(&request, bytes).await?;
-    master.close().await;
+    let (response, _) = Master::call_once::<RegisterResponse>(global, &request, bytes).await?;
     if json {
         output::json(&response)?;
     } else {
@@ -143,27 +141,34 @@ async fn register_dir(
     let mut summary = Summary::default();
     let mut in_flight = JoinSet::new();
     let mut queue = candidates.into_iter();
-    loop {
-        while in_flight.len() < usize::from(jobs) {
-            let Some(candidate) = queue.next() else { break };
-            let master = master.clone();
-            let plugin = plugin.clone();
-            in_flight.spawn(async move { register_file(&master, candidate, plugin, params).await });
+    let finished: anyhow::Result<()> = async {
+        loop {
+            while in_flight.len() < usize::from(jobs) {
+                let Some(candidate) = queue.next() else { break };
+                let master = master.clone();
+                let plugin = plugin.clone();
+                in_flight
+                    .spawn(async move { register_file(&master, candidate, plugin, params).await });
+            }
+            let Some(joined) = in_flight.join_next().await else {
+                return Ok(());
+            };
+            // A panic in a task would be a bug; say so rather than unwinding.
+            let (name, outcome) = joined.context("a registration task failed")??;
+            summary.add(&outcome);
+            progress.inc(1);
+            progress.suspend(|| report(&name, &outcome, json))?;
+            results.push((name, outcome));
         }
-        let Some(joined) = in_flight.join_next().await else {
-            break;
-        };
-        // A panic in a task would be a bug; say so rather than unwinding.
-        let (name, outcome) = joined.context("a registration task failed")??;
-        summary.add(&outcome);
-        progress.inc(1);
-        progress.suspend(|| report(&name, &outcome, json))?;
-        results.push((name, outcome));
     }
+    .await;
     progress.finish_and_clear();
+    // Closed whatever happened (see `Master::call_once`): the tasks holding it end first.
+    in_flight.shutdown().await;
     if let Ok(master) = Arc::try_unwrap(master) {
         master.close().await;
     }
+    finished?;
     if json {
         results.sort_by(|a, b| a.0.cmp(&b.0));
         let array: Vec<serde_json::Value> = results

@@ -7,11 +7,8 @@ use crate::output;
 use cdn_proto::{Request, StatsResponse};
 
 pub async fn run(global: &Global, json: bool) -> anyhow::Result<Exit> {
-    let master = Master::connect(global).await?;
-    let (stats, _) = master
-        .call::<StatsResponse>(&Request::Stats, Vec::new())
-        .await?;
-    master.close().await;
+    let (stats, _) =
+        Master::call_once::<StatsResponse>(global, &Request::Stats, Vec::new()).await?;
     if json {
         output::json(&stats)?;
     } else {

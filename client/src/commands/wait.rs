@@ -12,14 +12,44 @@ use tokio::time::Instant;
 /// The shortest pause between two rounds of queries.
 const MIN_INTERVAL: Duration = Duration::from_millis(10);
 
-pub async fn run(global: &Global, args: WaitArgs) -> anyhow::Result<Exit> {
+pub async fn run(global: &Global, mut args: WaitArgs) -> anyhow::Result<Exit> {
     let mut waiting: Vec<(String, Option<Status>)> = Vec::new();
-    for id in args.ids {
+    for id in std::mem::take(&mut args.ids) {
         if !waiting.iter().any(|(seen, _)| *seen == id) {
             waiting.push((id, None));
         }
     }
     let master = Master::connect(global).await?;
+    let polled = poll(&master, waiting, &args).await;
+    // Closed whatever happened (see `Master::call_once`).
+    master.close().await;
+    let (waiting, any_failed) = polled?;
+    if !waiting.is_empty() {
+        let unfinished: Vec<String> = waiting
+            .iter()
+            .map(|(id, status)| format!("{id} ({})", status.map_or("unknown", Status::as_str)))
+            .collect();
+        eprintln!(
+            "cdn: timed out after {}; unfinished: {}",
+            humantime::format_duration(args.timeout),
+            unfinished.join(", ")
+        );
+        return Ok(Exit::TimedOut);
+    }
+    Ok(if any_failed {
+        Exit::Failed
+    } else {
+        Exit::Success
+    })
+}
+
+/// Queries the ids in rounds until each is done or failed or the timeout passes. Returns the
+/// ids still unfinished (with their last status) and whether any failed.
+async fn poll(
+    master: &Master,
+    mut waiting: Vec<(String, Option<Status>)>,
+    args: &WaitArgs,
+) -> anyhow::Result<(Vec<(String, Option<Status>)>, bool)> {
     let deadline = Instant::now() + args.timeout;
     // `--interval 0s` would be a busy loop.
     let interval = args.interval.max(MIN_INTERVAL);
@@ -63,22 +93,5 @@ pub async fn run(global: &Global, args: WaitArgs) -> anyhow::Result<Exit> {
             tokio::time::sleep_until(deadline.min(now + interval)).await;
         }
     }
-    master.close().await;
-    if !waiting.is_empty() {
-        let unfinished: Vec<String> = waiting
-            .iter()
-            .map(|(id, status)| format!("{id} ({})", status.map_or("unknown", Status::as_str)))
-            .collect();
-        eprintln!(
-            "cdn: timed out after {}; unfinished: {}",
-            humantime::format_duration(args.timeout),
-            unfinished.join(", ")
-        );
-        return Ok(Exit::TimedOut);
-    }
-    Ok(if any_failed {
-        Exit::Failed
-    } else {
-        Exit::Success
-    })
+    Ok((waiting, any_failed))
 }

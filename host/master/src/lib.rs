@@ -17,8 +17,8 @@
 pub mod blobs;
 mod errors;
 mod handler;
-pub mod ids;
 pub mod http;
+pub mod ids;
 mod leasing;
 mod metrics;
 mod ops;

@@ -132,7 +132,7 @@ fn refuses_bad_arguments_with_exit_code_2() {
         (&["--color", "green"][..], "bad value \"green\" for --color"),
         (&["--size"][..], "--size needs a value"),
         (&["--size", "20", "--border", "10"][..], "less than half"),
-        (&["--format", "webp"][..], "for --format"),
+        (&["--format", "gif"][..], "for --format"),
     ] {
         let (code, out, err) = stamp(args, &input);
         assert_eq!(code, 2, "{args:?}: {err}");
