@@ -86,6 +86,9 @@ pub enum Command {
     /// Wait until images are done or failed.
     #[command(after_help = WAIT_AFTER_HELP)]
     Wait(WaitArgs),
+    /// Put failed images back in the queue, with their attempts reset.
+    #[command(after_help = RETRY_AFTER_HELP)]
+    Retry(RetryArgs),
     /// Add or list the master's plugins.
     #[command(subcommand, after_help = PLUGIN_AFTER_HELP)]
     Plugin(PluginCommand),
@@ -143,6 +146,14 @@ Examples:
 Prints `ID STATUS` (done or failed) for each id as it finishes. Exit 0 when all are
 done, 5 when all finished but one failed, 4 on timeout (the unfinished ids are
 printed on stderr), 3 if an id is unknown to the master.";
+
+const RETRY_AFTER_HELP: &str = "\
+Examples:
+  cdn retry cat.jpg dog.jpg
+  cdn retry --failed
+
+Prints `retried ID` for each image put back to pending; an id that is not failed
+is reported on stderr (`cdn: ID: not retried: STATUS`) and makes the exit code 3.";
 
 const PLUGIN_AFTER_HELP: &str = "\
 Examples:
@@ -228,6 +239,9 @@ pub struct ListArgs {
     /// Only images in this status.
     #[arg(long, value_enum)]
     pub status: Option<StatusArg>,
+    /// Images per request (the master's default page is 1000); every page is fetched.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub page: Option<u32>,
     /// Print the master's response as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -247,6 +261,20 @@ pub struct WaitArgs {
     #[arg(long, default_value = "200ms", value_parser = humantime::parse_duration,
           value_name = "DURATION")]
     pub interval: Duration,
+}
+
+/// `cdn retry`.
+#[derive(Debug, Args)]
+pub struct RetryArgs {
+    /// The failed images to re-queue.
+    #[arg(value_name = "ID", required_unless_present = "failed")]
+    pub ids: Vec<String>,
+    /// Re-queue every failed image.
+    #[arg(long)]
+    pub failed: bool,
+    /// Print the master's response as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `cdn plugin ...`.

@@ -18,6 +18,9 @@ pub struct Master {
 impl Master {
     /// Loads the client identity from `--certs` (and `--name`) and connects to `--master`.
     pub async fn connect(global: &Global) -> anyhow::Result<Master> {
+        if let Some(warning) = cdn_transport::ca_key_warning(&global.certs) {
+            eprintln!("cdn: warning: {warning}");
+        }
         let identity = Identity::load(&global.certs, Role::Client, global.name.as_deref())
             .context("cannot load the client certificate")?;
         tracing::debug!(master = %global.master, identity = %identity.peer, "connecting");

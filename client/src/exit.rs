@@ -3,7 +3,11 @@
 /// The master answered with an error frame `{"error": {"kind", "message"}}`. Prints as
 /// `KIND: MESSAGE`; the process exits [`Exit::Refused`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{kind}: {message}")]
+#[error(
+    "{}: {}",
+    crate::output::printable(kind),
+    crate::output::printable(message)
+)]
 pub struct Refused {
     pub kind: String,
     pub message: String,

@@ -45,7 +45,7 @@ fn main() -> ExitCode {
     let exit = match runtime.block_on(commands::run(cli)) {
         Ok(exit) => exit,
         Err(error) => {
-            eprintln!("cdn: {error:#}");
+            eprintln!("cdn: {}", output::printable(&format!("{error:#}")));
             exit::exit_for(&error)
         }
     };

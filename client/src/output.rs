@@ -78,6 +78,13 @@ pub fn image_row(image: &ImageView) -> Vec<String> {
     ]
 }
 
+/// Text from the master (plugin and worker errors, refusals) made safe for a terminal: every
+/// control character (escape sequences, newlines, tabs) becomes a space, so it can neither
+/// move the cursor nor recolour the screen, and stays one line.
+pub fn printable(text: &str) -> String {
+    one_line(text)
+}
+
 /// Newlines and tabs as spaces, so a table row stays one line.
 fn one_line(text: &str) -> String {
     text.chars()

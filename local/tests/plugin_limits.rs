@@ -16,22 +16,6 @@ const EXPECTED_WITHIN: Duration = Duration::from_secs(20);
 /// Past this the run is killed (with its worker processes) and the test fails.
 const KILL_AFTER: Duration = Duration::from_secs(60);
 
-/// A plugin that sleeps an hour (`poll_oneoff` on one relative monotonic clock, as
-/// `std::thread::sleep` does), then exits without output.
-const SLEEPER: &str = r#"
-(module
-  (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (func (export "_start")
-    (i64.store (i32.const 0) (i64.const 1))
-    (i32.store8 (i32.const 8) (i32.const 0))
-    (i32.store (i32.const 16) (i32.const 1))
-    (i64.store (i32.const 24) (i64.const 3600000000000))
-    (i64.store (i32.const 32) (i64.const 0))
-    (i32.store16 (i32.const 40) (i32.const 0))
-    (drop (call $poll (i32.const 0) (i32.const 64) (i32.const 1) (i32.const 128)))))
-"#;
-
 struct Finished {
     status: ExitStatus,
     stdout: String,
@@ -83,7 +67,7 @@ fn a_plugin_sleeping_in_wasi_fails_its_image_at_the_time_cap() {
         let images = root.path().join("images");
         make_images(&images, 1, 64, 48, 5);
         let plugin = root.path().join("sleeper.wasm");
-        std::fs::write(&plugin, wat::parse_str(SLEEPER).expect("valid WAT")).expect("write plugin");
+        std::fs::write(&plugin, cdn_testkit::hostile_plugins::sleeper()).expect("write plugin");
 
         let ran = run_in_group(
             root.path(),

@@ -5,6 +5,7 @@ mod list;
 mod plugin;
 mod query;
 mod register;
+mod retry;
 mod stats;
 pub mod url;
 mod wait;
@@ -22,6 +23,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Fetch(args) => fetch::run(global, args).await,
         Command::List(args) => list::run(global, args).await,
         Command::Wait(args) => wait::run(global, args).await,
+        Command::Retry(args) => retry::run(global, args).await,
         Command::Plugin(PluginCommand::Add { plugin_name, file }) => {
             plugin::add(global, plugin_name, &file).await
         }

@@ -190,7 +190,9 @@ fn report(name: &str, outcome: &Outcome, json: bool) -> anyhow::Result<()> {
         Outcome::Registered(response) if !json => output::line(&describe(name, response))?,
         Outcome::Registered(_) => {}
         Outcome::Refused(refused) => eprintln!("cdn: {name}: {refused}"),
-        Outcome::Unreadable(error) => eprintln!("cdn: {name}: {error:#}"),
+        Outcome::Unreadable(error) => {
+            eprintln!("cdn: {name}: {}", output::printable(&format!("{error:#}")))
+        }
     }
     Ok(())
 }

@@ -76,7 +76,11 @@ async fn poll(
                     any_failed = true;
                     output::line(&format!("{id} failed"))?;
                     if let Some(error) = &view.last_error {
-                        eprintln!("cdn: {id}: {}: {}", error.kind, error.message);
+                        eprintln!(
+                            "cdn: {id}: {}: {}",
+                            output::printable(&error.kind),
+                            output::printable(&error.message)
+                        );
                     }
                 }
                 other => still.push((id, Some(other))),

@@ -61,7 +61,8 @@ struct MasterArgs {
     #[arg(long, default_value = "./certs", value_name = "DIR")]
     certs: PathBuf,
     /// A named plugin to offer besides the built-in `thumbnail` (repeatable;
-    /// `thumbnail=FILE.wasm` replaces the default).
+    /// `thumbnail=FILE.wasm` replaces the current `thumbnail`, also one a client set with
+    /// `cdn plugin add`; without it, a client's `thumbnail` is kept across restarts).
     #[arg(long = "plugin", value_name = "NAME=FILE.wasm", value_parser = parse_named_plugin)]
     plugins: Vec<(String, PathBuf)>,
     /// How long a lease lasts without the worker extending it.
@@ -70,8 +71,9 @@ struct MasterArgs {
     /// Attempts before an image is `failed`.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     max_attempts: u32,
-    /// Largest upload (image, thumbnail, plugin), in MiB.
-    #[arg(long, default_value_t = 64, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=4096))]
+    /// Largest upload (image, thumbnail, plugin), in MiB. At most 64: workers and the plugin
+    /// runtime take no more, so a larger image could never be made.
+    #[arg(long, default_value_t = 64, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=64))]
     max_upload_mib: u64,
     /// Serve HTTP (thumbnails, sizes on demand, /metrics, /healthz, /readyz, status page) on
     /// this TCP address. Off unless given.
@@ -86,6 +88,20 @@ struct MasterArgs {
     /// How long the first request for a new size waits for it (then 202 + Retry-After).
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     variant_wait: Duration,
+    /// Most requests one connection may have open at once (more wait their turn).
+    #[arg(long, default_value_t = 32, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_streams_per_conn: u32,
+    /// Most connections one identity (certificate) may have open at once.
+    #[arg(long, default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_conns_per_identity: u32,
+    /// Request-body bytes held at once over all connections, in MiB (a body that cannot get
+    /// budget within 10 s is answered `busy`).
+    #[arg(long, default_value_t = 512, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=65536))]
+    body_budget_mib: u64,
+    /// Most leases one worker identity holds at once; its further lease polls wait for one to
+    /// end, then answer no task.
+    #[arg(long, default_value_t = cdn_master::DEFAULT_MAX_LEASES_PER_WORKER, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_leases_per_worker: u32,
 }
 
 #[derive(Args)]
@@ -117,6 +133,10 @@ struct WorkerArgs {
     /// Serve Prometheus metrics at http://ADDR/metrics.
     #[arg(long, value_name = "ADDR")]
     metrics: Option<SocketAddr>,
+    /// Most lease long polls open at once (keep it at most half the master's
+    /// --max-streams-per-conn, so reports always find a stream).
+    #[arg(long, default_value_t = cdn_worker::DEFAULT_MAX_LONG_POLLS as u16, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    max_long_polls: u16,
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), String> {
@@ -188,6 +208,13 @@ async fn master(args: MasterArgs) -> Result<()> {
         max_attempts: args.max_attempts,
         plugins,
         max_upload: args.max_upload_mib << 20,
+        max_leases_per_worker: args.max_leases_per_worker,
+        server_limits: cdn_master::ServerLimits {
+            max_streams_per_conn: args.max_streams_per_conn,
+            max_conns_per_identity: args.max_conns_per_identity,
+            body_budget: args.body_budget_mib << 20,
+            ..cdn_master::ServerLimits::default()
+        },
         ..MasterConfig::default()
     };
     let data = args.data.clone();
@@ -254,6 +281,7 @@ async fn worker(args: WorkerArgs) -> Result<()> {
     config.limits.memory_bytes = usize::try_from(args.plugin_memory_mib << 20)
         .context("--plugin-memory-mib is too large for this machine")?;
     config.limits.time = args.plugin_time;
+    config.max_long_polls = usize::from(args.max_long_polls);
 
     let _metrics = match args.metrics {
         Some(addr) => Some(

@@ -451,6 +451,15 @@ fn a_client_of_another_ca_exits_1_with_one_clean_line() {
     assert_eq!(r.code, Some(1), "{}", r.stderr);
     assert!(r.stdout.is_empty(), "{}", r.stdout);
     assert!(r.stderr.starts_with("cdn: "), "{}", r.stderr);
+    // That folder is an issuing one: `cdn` warns that the CA's key sits beside its certificate.
+    assert!(
+        r.stderr.contains("ca.key is the CA's private key") && r.stderr.contains("cdn-certs bundle"),
+        "{}",
+        r.stderr
+    );
+    // The cluster's own client reads a bundle, and says nothing on stderr.
+    let ok = c.cdn(&["stats"]).ok();
+    assert!(ok.stderr.is_empty(), "{}", ok.stderr);
     assert!(
         r.stderr.contains("cannot connect to the master"),
         "{}",
@@ -459,4 +468,37 @@ fn a_client_of_another_ca_exits_1_with_one_clean_line() {
     for bad in ["panicked", "RUST_BACKTRACE", "Os {", "Custom {", "kind: "] {
         assert!(!r.stderr.contains(bad), "{}", r.stderr);
     }
+}
+
+#[test]
+fn retry_puts_failed_images_back_and_refuses_others() {
+    let c = Cluster::new();
+    let _master = c.master(&[]);
+    let bad = c.file("bad.jpg", &corrupt_jpeg());
+    let good = c.file("good.jpg", &jpeg(320, 240, 3));
+    c.cdn(&["register", "bad.jpg", path_str(&bad)]).ok();
+    c.cdn(&["register", "good.jpg", path_str(&good)]).ok();
+    let worker = c.worker("w1", 1, &[]);
+    assert_eq!(
+        c.cdn(&["wait", "bad.jpg", "good.jpg", "--timeout", "60s"])
+            .code,
+        Some(5)
+    );
+    stop(worker);
+
+    // Nothing runs now: a retried image stays `pending`, with its attempts reset.
+    let r = c.cdn(&["retry", "--failed"]).ok();
+    assert_eq!(r.stdout.trim(), "retried bad.jpg", "{}", r.stdout);
+    let view = c.query("bad.jpg");
+    assert_eq!(view["status"], "pending", "{view:#}");
+    assert_eq!(view["attempts"], 0, "{view:#}");
+    let r = c.cdn(&["retry", "--failed"]).ok();
+    assert_eq!(r.stdout.trim(), "nothing to retry", "{}", r.stdout);
+
+    // Only failed images are retried; the others are named on stderr, exit 3.
+    let r = c.cdn(&["retry", "good.jpg", "bad.jpg"]);
+    assert_eq!(r.code, Some(3), "{}", r.stderr);
+    assert!(r.stderr.contains("good.jpg: not retried"), "{}", r.stderr);
+    assert!(r.stderr.contains("bad.jpg: not retried"), "{}", r.stderr);
+    assert_eq!(c.query("good.jpg")["status"], "done");
 }

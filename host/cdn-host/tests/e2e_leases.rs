@@ -1,5 +1,6 @@
 //! End to end with the real binaries, where time matters: lease extension, a worker that stops
-//! responding (SIGSTOP), a master killed and restarted, and a worker stopped with SIGTERM.
+//! responding (SIGSTOP), a master killed and restarted (once, and three times over one image), a
+//! worker stopped with SIGTERM, and a plugin blocked in WASI past the worker's time cap.
 //! The tasks use a test plugin that runs for as many milliseconds as its input says.
 
 use cdn_testkit::*;
@@ -119,4 +120,56 @@ fn sigterm_lets_a_worker_finish_and_a_second_hands_back() {
     let view = c.query("handed");
     assert_eq!(view["status"], "pending", "{view:#}");
     assert_eq!(view["last_error"]["kind"], "worker_stopped", "{view:#}");
+}
+
+/// Restarts are the master's doing, not the image's: before, each one spent an attempt, and
+/// three of them failed a good image for ever ("lease expired 3 times").
+#[test]
+fn three_master_restarts_spend_no_attempt() {
+    let c = Cluster::new();
+    let flags = ["--lease-ttl", "3s", "--max-attempts", "3"];
+    let mut master = c.master(&flags);
+    register_slow(&c, &["survivor"], 2500);
+    let _worker = c.worker("w1", 1, &[]);
+    for round in 1..=3 {
+        c.wait_until("survivor", &format!("leased before kill {round}"), |v| {
+            v["status"] == "leased"
+        });
+        master.signal("KILL");
+        master.wait_exit(Duration::from_secs(10));
+        drop(master);
+        master = c.master(&flags);
+    }
+    c.cdn(&["wait", "survivor", "--timeout", "90s"]).ok();
+    let view = c.query("survivor");
+    assert_eq!(view["status"], "done", "{view:#}");
+    assert_eq!(view["attempts"], 1, "{view:#}");
+}
+
+/// A plugin asleep in WASI for an hour: the worker's runtime ends the call at `--plugin-time`,
+/// the image fails with `time_limit`, and the worker goes on.
+#[test]
+fn a_plugin_sleeping_in_wasi_fails_at_the_workers_time_cap() {
+    let c = Cluster::new();
+    let _master = c.master(&["--max-attempts", "1", "--lease-ttl", "2s"]);
+    let sleeper = c.file("sleeper.wasm", &hostile_plugins::sleeper());
+    c.cdn(&["plugin", "add", "sleeper", path_str(&sleeper)]).ok();
+    let img = c.file("a.jpg", &jpeg(64, 48, 1));
+    c.cdn(&["register", "asleep.jpg", path_str(&img), "--plugin", "sleeper"])
+        .ok();
+    let started = Instant::now();
+    let _worker = c.worker("w1", 1, &["--plugin-time", "1s"]);
+    let r = c.cdn(&["wait", "asleep.jpg", "--timeout", "60s"]);
+    assert_eq!(r.code, Some(5), "{}", r.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    let view = c.query("asleep.jpg");
+    assert_eq!(view["last_error"]["kind"], "time_limit", "{view:#}");
+
+    // The worker is still of use.
+    c.cdn(&["register", "awake.jpg", path_str(&img)]).ok();
+    c.cdn(&["wait", "awake.jpg", "--timeout", "60s"]).ok();
 }

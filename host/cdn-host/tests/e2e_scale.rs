@@ -64,6 +64,9 @@ fn a_thousand_images_list() {
     assert!(r.stdout.contains("1000 new"), "{}", r.stdout);
     let list = c.cdn(&["list", "--json"]).ok().json();
     assert_eq!(list["images"].as_array().map(Vec::len), Some(1000));
+    // In pages of 300 (four requests, the cursor followed to the end): the same list.
+    let paged = c.cdn(&["list", "--json", "--page", "300"]).ok().json();
+    assert_eq!(paged, list);
     let table = c.cdn(&["list", "--status", "pending"]).ok();
     assert_eq!(
         table.stdout.lines().count(),

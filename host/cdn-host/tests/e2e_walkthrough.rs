@@ -1,5 +1,6 @@
 //! End to end with the real binaries: the seed's walk-through (section 2.C), a custom plugin
-//! added while a worker runs, bad input over the wire, roles, and wrong certificates.
+//! added while a worker runs, bad input over the wire, roles, wrong certificates, a plugin that
+//! crashes with a huge message, a client's `thumbnail` plugin across restarts, and the upload cap.
 
 use cdn_certs::Role;
 use cdn_proto::ContentHash;
@@ -277,4 +278,77 @@ fn a_worker_with_the_plugin_locally_does_not_fetch_it() {
         "{}",
         worker.log()
     );
+}
+
+/// A plugin that writes 60 KB of escape characters to stderr and crashes: its error (cut to
+/// about 1 KiB) reaches the registry instead of the fail report being refused for size and the
+/// image ending "lease expired", and `cdn` prints it without the escapes.
+#[test]
+fn a_crash_with_a_huge_message_fails_with_its_own_error_printed_safely() {
+    let c = Cluster::new();
+    let _master = c.master(&["--max-attempts", "1"]);
+    let loud = c.file("loud.wasm", &hostile_plugins::loud_trap());
+    c.cdn(&["plugin", "add", "loud", path_str(&loud)]).ok();
+    let img = c.file("a.jpg", &jpeg(64, 48, 1));
+    c.cdn(&["register", "a.jpg", path_str(&img), "--plugin", "loud"])
+        .ok();
+    let _worker = c.worker("w1", 1, &[]);
+    let r = c.cdn(&["wait", "a.jpg", "--timeout", "60s"]);
+    assert_eq!(r.code, Some(5), "{}", r.stderr);
+    assert!(r.stderr.contains("trap") && r.stderr.contains("boom"), "{}", r.stderr);
+    assert!(!r.stderr.contains('\x1b'), "escape characters reached the terminal");
+    let view = c.query("a.jpg");
+    assert_eq!(view["last_error"]["kind"], "trap", "{view:#}");
+    let message = view["last_error"]["message"].as_str().expect("a message");
+    assert!(message.contains("boom"), "{message}");
+    assert!(message.len() <= cdn_proto::MAX_ERROR_TEXT, "{}", message.len());
+    let table = c.cdn(&["list"]).ok();
+    assert!(!table.stdout.contains('\x1b'), "{}", table.stdout);
+}
+
+/// `cdn plugin add thumbnail FILE` is kept across a restart (before, the built-in was written
+/// back, and re-registering an identical image then answered `conflict`); `--plugin
+/// thumbnail=FILE` at start replaces it.
+#[test]
+fn a_thumbnail_plugin_set_by_a_client_survives_a_restart() {
+    let c = Cluster::new();
+    let mut master = c.master(&[]);
+    let stamp = c.file("stamp.wasm", cdn_plugin_bundle::STAMP);
+    let stamp_hash = c
+        .cdn(&["plugin", "add", "thumbnail", path_str(&stamp)])
+        .ok()
+        .stdout;
+    let img = c.file("a.jpg", &jpeg(320, 240, 2));
+    c.cdn(&["register", "a.jpg", path_str(&img)]).ok();
+    let before = c.cdn(&["plugin", "list", "--json"]).ok().json();
+
+    master.signal("TERM");
+    master.wait_exit(Duration::from_secs(10));
+    drop(master);
+    let mut master = c.master(&[]);
+    assert_eq!(c.cdn(&["plugin", "list", "--json"]).ok().json(), before, "{stamp_hash}");
+    let again = c.cdn(&["register", "a.jpg", path_str(&img)]).ok();
+    assert!(again.stdout.contains("already registered"), "{}", again.stdout);
+
+    master.signal("TERM");
+    master.wait_exit(Duration::from_secs(10));
+    drop(master);
+    let built_in = c.file("thumbnail.wasm", cdn_plugin_bundle::THUMBNAIL);
+    let flag = format!("thumbnail={}", path_str(&built_in));
+    let _master = c.master(&["--plugin", &flag]);
+    let after = c.cdn(&["plugin", "list", "--json"]).ok().json();
+    assert_ne!(after, before, "the flag replaces the client's thumbnail");
+}
+
+/// Uploads over 64 MiB could never be made (workers and the plugin runtime take no more), so
+/// the master refuses the setting at start.
+#[test]
+fn an_upload_cap_over_64_mib_is_refused_at_start() {
+    let c = Cluster::new();
+    let mut master = std::process::Command::new(bin("cdn-host"));
+    master.args(["master", "--certs", path_str(&c.certs()), "--max-upload-mib", "65"]);
+    let r = run_bounded(master, BOUND);
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert!(r.stderr.contains("--max-upload-mib"), "{}", r.stderr);
+    assert!(r.stderr.contains("1..=64"), "{}", r.stderr);
 }

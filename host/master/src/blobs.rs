@@ -5,6 +5,12 @@
 //! subfolder, is fsynced, renamed into place, and the subfolder is fsynced
 //! (`cdn_common::atomic`), so a blob is either absent or complete. Temporary files left by a
 //! crash are removed at open.
+//!
+//! A put of bytes already stored returns only once the existing file and its folders are
+//! durable too: the file may be another put's, renamed but not yet fsynced with its folder, and
+//! an acknowledgement must not rest on it. An existing file of the wrong length (damaged) is
+//! written again. At open, every subfolder is fsynced (entries renamed into it by a run that
+//! crashed before its folder fsync become durable before anything relies on them).
 
 use cdn_common::atomic::{is_temp_name, sync_dir, AtomicFile};
 use cdn_common::ContentHash;
@@ -65,6 +71,7 @@ impl BlobStore {
                 continue;
             }
             durable_subdirs.insert(entry.file_name().to_string_lossy().into_owned());
+            sync_dir(&sub).map_err(io_err("syncing folder", &sub))?;
             for file in fs::read_dir(&sub).map_err(io_err("reading", &sub))? {
                 let file = file.map_err(io_err("reading", &sub))?;
                 let name = file.file_name();
@@ -98,13 +105,14 @@ impl BlobStore {
     pub fn put(&self, bytes: &[u8]) -> Result<ContentHash, BlobError> {
         let id = ContentHash::of(bytes);
         let dest = self.path(&id);
-        if dest.is_file() {
-            return Ok(id);
-        }
         let prefix = id.shard();
         let sub = self.dir.join(&prefix);
-        fs::create_dir_all(&sub).map_err(io_err("creating", &sub))?;
-        AtomicFile::create(&dest)?.sync_folder(true).commit(bytes)?;
+        if self.existing_is_durable(&dest, bytes.len() as u64)? {
+            sync_dir(&sub).map_err(io_err("syncing folder", &sub))?;
+        } else {
+            fs::create_dir_all(&sub).map_err(io_err("creating", &sub))?;
+            AtomicFile::create(&dest)?.sync_folder(true).commit(bytes)?;
+        }
         // The top folder too, the first time a subfolder appears.
         if !self.subdir_is_durable(&prefix) {
             sync_dir(&self.dir).map_err(io_err("syncing folder", &self.dir))?;
@@ -114,6 +122,23 @@ impl BlobStore {
                 .insert(prefix);
         }
         Ok(id)
+    }
+
+    /// Whether `dest` already holds a file of `len` bytes, made durable here (fsynced). `false`
+    /// when there is none, or one of another length (damaged: to be written again).
+    fn existing_is_durable(&self, dest: &Path, len: u64) -> Result<bool, BlobError> {
+        let file = match fs::File::open(dest) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(io_err("opening", dest)(e)),
+        };
+        let meta = file.metadata().map_err(io_err("reading", dest))?;
+        if !meta.is_file() || meta.len() != len {
+            tracing::warn!(path = %dest.display(), found = meta.len(), expected = len, "damaged blob: writing it again");
+            return Ok(false);
+        }
+        file.sync_all().map_err(io_err("syncing", dest))?;
+        Ok(true)
     }
 
     fn subdir_is_durable(&self, prefix: &str) -> bool {
@@ -176,6 +201,17 @@ mod tests {
             .unwrap()
             .collect();
         assert_eq!(files.len(), 1, "no temp file left behind");
+    }
+
+    #[test]
+    fn a_second_put_repairs_a_damaged_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let id = store.put(b"the whole image").unwrap();
+        // What a crash between rename and fsync can leave: the name, not all the bytes.
+        fs::write(store.path(&id), b"the wh").unwrap();
+        assert_eq!(store.put(b"the whole image").unwrap(), id);
+        assert_eq!(store.get(&id).unwrap(), b"the whole image");
     }
 
     #[test]

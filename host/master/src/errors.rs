@@ -22,6 +22,8 @@ pub enum MasterError {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Blobs(#[from] BlobError),
+    #[error("invalid settings: {0}")]
+    Config(String),
     #[error("plugin {name}: {why}")]
     Plugin { name: String, why: String },
     #[error(transparent)]

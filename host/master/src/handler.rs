@@ -28,6 +28,7 @@ fn allowed(role: Role, request: &Request) -> bool {
         | Request::Query { .. }
         | Request::Fetch { .. }
         | Request::List { .. }
+        | Request::Retry { .. }
         | Request::PluginAdd { .. }
         | Request::PluginList
         | Request::Stats => role == Role::Client,
@@ -85,7 +86,12 @@ async fn dispatch(
         }
         Request::Query { id } => ops::query(state, id).await,
         Request::Fetch { id } => ops::fetch(state, id).await,
-        Request::List { status } => ops::list(state, status).await,
+        Request::List {
+            status,
+            limit,
+            after,
+        } => ops::list(state, status, limit, after).await,
+        Request::Retry { ids, failed } => ops::retry(state, ids, failed).await,
         Request::PluginAdd { name } => ops::plugin_add(state, name, body).await,
         Request::PluginList => ops::plugin_list(state).await,
         Request::Stats => ops::stats(state).await,
@@ -115,6 +121,12 @@ async fn dispatch(
             kind,
             message,
             retryable,
-        } => leasing::fail(state, &peer.name, image_id, token, kind, message, retryable).await,
+            attempted,
+        } => {
+            leasing::fail(
+                state, &peer.name, image_id, token, kind, message, retryable, attempted,
+            )
+            .await
+        }
     }
 }

@@ -4,6 +4,12 @@
 //! A waiting `lease` registers interest in the "work" signal *before* it looks for work, then
 //! sleeps on it with the time it has left, so a registration between the look and the sleep is
 //! never missed and nothing polls in a loop.
+//!
+//! A lease is taken in a task of its own that hands the grant to the poll through a oneshot
+//! channel: when the poll was abandoned meanwhile (the worker stopped or its connection
+//! dropped), the send fails and the lease is released at once, with no attempt spent. A worker
+//! holding `max_leases_per_worker` leases gets no more: its poll waits (for one of its leases to
+//! end, or its time) and then answers "no task".
 
 use crate::errors::OpError;
 use crate::ops::respond;
@@ -40,7 +46,7 @@ pub(crate) async fn lease(
         if state.is_closing() {
             return respond(&LeaseResponse { lease: None }, Vec::new());
         }
-        if let Some((grant, source)) = try_lease(state, worker.to_string()).await? {
+        if let Some((grant, source)) = deliver(state, worker.to_string()).await? {
             tracing::info!(image = %grant.image_id, token = grant.token, worker, "leased");
             state.metrics.lease_granted(grant.token);
             return respond(&LeaseResponse { lease: Some(grant) }, source);
@@ -51,14 +57,51 @@ pub(crate) async fn lease(
     }
 }
 
+/// [`try_lease`] in a task of its own: if this poll is dropped (abandoned by its worker) while
+/// the lease is being taken, the grant cannot be delivered and is released at once.
+async fn deliver(
+    state: &Arc<State>,
+    worker: String,
+) -> Result<Option<(LeaseGrant, Vec<u8>)>, OpError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let task_state = state.clone();
+    tokio::spawn(async move {
+        let result = try_lease(&task_state, worker).await;
+        if let Err(Ok(Some((grant, _)))) = tx.send(result) {
+            let image = grant.image_id.clone();
+            let token = grant.token;
+            let released = blocking(&task_state, move |s| {
+                Ok(s.registry
+                    .release_undelivered(&grant.image_id, grant.token, now_ms())?)
+            })
+            .await;
+            match released {
+                Ok(_) => {
+                    tracing::info!(%image, token, "grant not delivered (the poll was abandoned): released");
+                    task_state.poke();
+                }
+                Err(e) => {
+                    tracing::error!(%image, token, "releasing an undelivered grant: {}", e.message)
+                }
+            }
+        }
+    });
+    rx.await
+        .map_err(|_| OpError::internal("the lease task ended without an answer"))?
+}
+
 /// Leases the oldest pending image, if any, with its source bytes. An image whose source or
-/// params cannot be read is failed (not retryable) and the next one tried.
+/// params cannot be read is failed (not retryable) and the next one tried. A worker at its
+/// lease cap gets nothing.
 async fn try_lease(
     state: &Arc<State>,
     worker: String,
 ) -> Result<Option<(LeaseGrant, Vec<u8>)>, OpError> {
     blocking(state, move |s| loop {
         let now = now_ms();
+        if s.registry.leases_held(&worker)? >= u64::from(s.config.max_leases_per_worker) {
+            return Ok(None);
+        }
         let Some(lease) = s.registry.lease(&worker, s.lease_ttl_ms(), now)? else {
             return Ok(None);
         };
@@ -71,6 +114,7 @@ async fn try_lease(
                     lease.token,
                     "master",
                     &e.message,
+                    false,
                     false,
                     s.config.max_attempts,
                     now,
@@ -90,6 +134,7 @@ fn grant(s: &State, lease: &Lease) -> Result<(LeaseGrant, Vec<u8>), OpError> {
             lease_id: lease.lease_id.clone(),
             token: lease.token,
             deadline_ms: lease.deadline_ms,
+            ttl_ms: s.lease_ttl_ms().max(0) as u64,
             plugin_name: lease.plugin_name.clone(),
             plugin_hash: lease.plugin_hash,
             args: params.to_args(),
@@ -121,7 +166,13 @@ pub(crate) async fn extend(
     })
     .await?;
     state.metrics.lease_extended();
-    respond(&ExtendResponse { deadline_ms }, Vec::new())
+    respond(
+        &ExtendResponse {
+            deadline_ms,
+            ttl_ms: state.lease_ttl_ms().max(0) as u64,
+        },
+        Vec::new(),
+    )
 }
 
 /// The thumbnail's bytes are stored only once the lease is known to be current, so a stale
@@ -155,6 +206,8 @@ pub(crate) async fn complete(
     })
     .await?;
     tracing::info!(image = %id, token, "done");
+    // A worker at its lease cap may be waiting for one of its leases to end.
+    state.poke();
     respond(&CompleteResponse {}, Vec::new())
 }
 
@@ -167,6 +220,7 @@ pub(crate) async fn fail(
     error_kind: String,
     message: String,
     retryable: bool,
+    attempted: bool,
 ) -> Result<Frame, OpError> {
     let worker = worker.to_string();
     let id = image_id.clone();
@@ -179,15 +233,14 @@ pub(crate) async fn fail(
             &error_kind,
             &message,
             retryable,
+            attempted,
             s.config.max_attempts,
             now_ms(),
         )?)
     })
     .await?;
     tracing::info!(image = %id, token, status = %new_status, "failure reported");
-    if new_status == cdn_proto::Status::Pending {
-        state.poke();
-    }
+    state.poke();
     respond(&FailResponse { status: new_status }, Vec::new())
 }
 

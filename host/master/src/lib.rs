@@ -34,4 +34,6 @@ pub use handler::MasterHandler;
 pub use http::{HttpConfig, HttpServing};
 pub use ids::{validate_id, IdError, ImageId};
 pub use registry::{Lease, Registered, Registry, RegistryError, ThumbInfo};
-pub use server::{Master, MasterConfig, Serving, MAX_UPLOAD};
+pub use server::{Master, MasterConfig, Serving, DEFAULT_MAX_LEASES_PER_WORKER, MAX_UPLOAD};
+/// The transport's per-peer caps, as [`MasterConfig::server_limits`] takes them.
+pub use cdn_transport::ServerLimits;

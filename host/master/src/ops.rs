@@ -8,8 +8,9 @@ use crate::state::{blocking, now_ms, State};
 use crate::views::located;
 use cdn_common::{ContentHash, WASM_MAGIC};
 use cdn_proto::{
-    kind, to_header, ListResponse, Params, PluginFetchResponse, PluginInfo, PluginListResponse,
-    RegisterResponse, RegisterStatus, StatsResponse, Status,
+    kind, to_header, ListResponse, NotRetried, Params, PluginFetchResponse, PluginInfo,
+    PluginListResponse, RegisterResponse, RegisterStatus, RetryResponse, StatsResponse, Status,
+    DEFAULT_LIST_PAGE, MAX_LIST_PAGE,
 };
 use cdn_transport::Frame;
 use serde::Serialize;
@@ -84,7 +85,15 @@ pub(crate) async fn register(
         )?;
         let status = match outcome {
             Registered::New => RegisterStatus::New,
-            Registered::AlreadyRegistered => RegisterStatus::AlreadyRegistered,
+            Registered::AlreadyRegistered => {
+                // The row is there; make sure its bytes are too (a blob lost to a crash or by
+                // hand is put back from the bytes just sent, which hash the same).
+                if !s.blobs.contains(&source) {
+                    tracing::warn!(image = %id, blob = %source, "source blob missing: stored again");
+                    s.blobs.put(&body)?;
+                }
+                RegisterStatus::AlreadyRegistered
+            }
             Registered::Conflict {
                 existing_source,
                 existing_params_json,
@@ -167,16 +176,83 @@ pub(crate) async fn fetch(state: &Arc<State>, id: String) -> Result<Frame, OpErr
     respond(&view, bytes)
 }
 
-pub(crate) async fn list(state: &Arc<State>, status: Option<Status>) -> Result<Frame, OpError> {
-    let images = blocking(state, move |s| {
-        Ok(s.registry
-            .list(status)?
-            .into_iter()
-            .map(|view| located(view, &s.blobs))
-            .collect::<Vec<_>>())
+/// One page of images: at most `limit` (default [`DEFAULT_LIST_PAGE`], capped at
+/// [`MAX_LIST_PAGE`]) after the cursor `after`, with the cursor of the next page.
+pub(crate) async fn list(
+    state: &Arc<State>,
+    status: Option<Status>,
+    limit: Option<u32>,
+    after: Option<String>,
+) -> Result<Frame, OpError> {
+    let limit = limit.unwrap_or(DEFAULT_LIST_PAGE).clamp(1, MAX_LIST_PAGE);
+    let after = after
+        .map(|cursor| {
+            parse_cursor(&cursor).ok_or_else(|| {
+                OpError::new(
+                    kind::BAD_REQUEST,
+                    format!("list cursor {cursor:?} is not one this master gave"),
+                )
+            })
+        })
+        .transpose()?;
+    let (images, next) = blocking(state, move |s| {
+        let (page, next) = s.registry.list_page(status, after, limit)?;
+        Ok((
+            page.into_iter()
+                .map(|view| located(view, &s.blobs))
+                .collect::<Vec<_>>(),
+            next,
+        ))
     })
     .await?;
-    respond(&ListResponse { images }, Vec::new())
+    respond(
+        &ListResponse {
+            images,
+            next: next.map(|(created, row)| format!("{created}.{row}")),
+        },
+        Vec::new(),
+    )
+}
+
+/// A `list` cursor, `CREATED.ROWID` (what the previous page's `next` said).
+fn parse_cursor(cursor: &str) -> Option<(i64, i64)> {
+    let (created, row) = cursor.split_once('.')?;
+    Some((created.parse().ok()?, row.parse().ok()?))
+}
+
+/// Puts failed images back to `pending` with their attempts reset.
+pub(crate) async fn retry(
+    state: &Arc<State>,
+    ids: Vec<String>,
+    all_failed: bool,
+) -> Result<Frame, OpError> {
+    for id in &ids {
+        check_id(id)?;
+    }
+    if ids.is_empty() && !all_failed {
+        return Err(OpError::new(
+            kind::BAD_REQUEST,
+            "retry needs image ids, or `failed` for every failed image",
+        ));
+    }
+    let (retried, not) = blocking(state, move |s| {
+        Ok(s.registry.retry(&ids, all_failed, now_ms())?)
+    })
+    .await?;
+    if !retried.is_empty() {
+        tracing::info!(count = retried.len(), "failed images re-queued");
+        state.poke();
+    }
+    respond(
+        &RetryResponse {
+            retried,
+            not_retried: not
+                .into_iter()
+                .map(|(id, reason)| NotRetried { id, reason })
+                .collect(),
+        },
+        Vec::new(),
+    )
 }
 
 pub(crate) async fn plugin_add(

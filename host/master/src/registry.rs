@@ -17,7 +17,12 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
+
+/// From version 1: `lease_ran` says whether the current lease has spent an attempt (the worker
+/// reported the plugin running, or finished), so grants never delivered, hand-backs and
+/// restarts do not spend attempts.
+const MIGRATE_1_TO_2: &str = "ALTER TABLE images ADD COLUMN lease_ran INTEGER NOT NULL DEFAULT 0;";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS images (
@@ -44,6 +49,7 @@ CREATE TABLE IF NOT EXISTS images (
     created_at      INTEGER NOT NULL,
     updated_at      INTEGER NOT NULL,
     finished_at     INTEGER,
+    lease_ran       INTEGER NOT NULL DEFAULT 0,
     CHECK ((status = 'leased') = (lease_id IS NOT NULL AND fencing_token IS NOT NULL
                                   AND lease_deadline IS NOT NULL AND leased_by IS NOT NULL))
 );
@@ -144,7 +150,7 @@ pub struct Lease {
     pub params_json: String,
     pub plugin_name: String,
     pub plugin_hash: ContentHash,
-    /// 1 for the first attempt.
+    /// The attempt this lease would be if the plugin runs (1 for the first).
     pub attempt: u32,
 }
 
@@ -295,6 +301,11 @@ impl Registry {
             tx.execute_batch(SCHEMA).ctx("creating schema")?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)
                 .ctx("setting schema version")?;
+        } else if version == 1 {
+            tx.execute_batch(MIGRATE_1_TO_2)
+                .ctx("migrating the schema to version 2")?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+                .ctx("setting schema version")?;
         } else if version != SCHEMA_VERSION {
             return Err(RegistryError::SchemaVersion {
                 path: path.display().to_string(),
@@ -417,9 +428,10 @@ impl Registry {
             let token = next_token(tx)?;
             let lease_id = format!("lease-{token}");
             let deadline_ms = now_ms.saturating_add(ttl_ms);
+            // No attempt is spent yet: the worker may never receive this grant.
             tx.execute(
                 "UPDATE images SET status = 'leased', lease_id = ?2, fencing_token = ?3,
-                     lease_deadline = ?4, leased_by = ?5, attempts = attempts + 1, updated_at = ?6
+                     lease_deadline = ?4, leased_by = ?5, lease_ran = 0, updated_at = ?6
                  WHERE id = ?1 AND status = 'pending'",
                 params![id, lease_id, token as i64, deadline_ms, worker, now_ms],
             )
@@ -441,7 +453,7 @@ impl Registry {
                             params_json: r.get(3)?,
                             plugin_name: r.get(4)?,
                             plugin_hash: blob_at(r, 5)?,
-                            attempt: r.get(6)?,
+                            attempt: r.get::<_, u32>(6)?.saturating_add(1),
                         })
                     },
                 )
@@ -451,7 +463,8 @@ impl Registry {
     }
 
     /// Extends the current lease (same token, still `leased`, deadline not passed) to
-    /// `now + ttl_ms`; returns the new deadline.
+    /// `now + ttl_ms`; returns the new deadline. The first extend of a lease spends its attempt
+    /// (the worker extends when the plugin starts).
     pub fn extend(
         &self,
         image_id: &str,
@@ -463,7 +476,9 @@ impl Registry {
             check_current_lease(tx, image_id, token, None, now_ms)?;
             let deadline = now_ms.saturating_add(ttl_ms);
             tx.execute(
-                "UPDATE images SET lease_deadline = ?2, updated_at = ?3 WHERE id = ?1",
+                "UPDATE images SET lease_deadline = ?2, updated_at = ?3,
+                     attempts = attempts + 1 - lease_ran, lease_ran = 1
+                 WHERE id = ?1",
                 params![image_id, deadline, now_ms],
             )
             .ctx("extending a lease")?;
@@ -488,7 +503,8 @@ impl Registry {
                 "UPDATE images SET status = 'done', lease_id = NULL, fencing_token = NULL,
                      lease_deadline = NULL, leased_by = NULL,
                      thumb_blob = ?2, thumb_size = ?3, thumb_width = ?4, thumb_height = ?5,
-                     thumb_format = ?6, made_by = ?7, updated_at = ?8, finished_at = ?8
+                     thumb_format = ?6, made_by = ?7, updated_at = ?8, finished_at = ?8,
+                     attempts = attempts + 1 - lease_ran, lease_ran = 0
                  WHERE id = ?1",
                 params![
                     image_id,
@@ -506,9 +522,11 @@ impl Registry {
         })
     }
 
-    /// Records a failure of the current lease. Not retryable: `failed` at once. Retryable: back to
-    /// `pending`, unless the image has had `max_attempts` attempts, then `failed`. Returns the new
-    /// status.
+    /// Records a failure of the current lease. `attempted`: the plugin ran, so the lease spends
+    /// its attempt (if an extend has not already); otherwise (a task given back unrun) any
+    /// attempt the lease spent is given back. Not retryable: `failed` at once. Retryable: back
+    /// to `pending`, unless the image has had `max_attempts` attempts, then `failed`. Returns
+    /// the new status.
     #[allow(clippy::too_many_arguments)]
     pub fn fail(
         &self,
@@ -517,38 +535,175 @@ impl Registry {
         kind: &str,
         message: &str,
         retryable: bool,
+        attempted: bool,
         max_attempts: u32,
         now_ms: i64,
     ) -> Result<Status, RegistryError> {
+        let kind = cdn_proto::error_text(kind);
+        let message = cdn_proto::error_text(message);
         self.write("recording a failure", |tx| {
-            let attempts = check_current_lease(tx, image_id, token, None, now_ms)?;
-            let status = if retryable && attempts < max_attempts {
-                Status::Pending
-            } else {
-                Status::Failed
+            let before = check_current_lease(tx, image_id, token, None, now_ms)?;
+            let ran = lease_ran(tx, image_id)?;
+            let attempts = match (attempted, ran) {
+                (true, false) => before + 1,
+                (false, true) => before.saturating_sub(1),
+                _ => before,
             };
-            release(tx, image_id, status, kind, message, now_ms)?;
+            let (status, message) = if !attempted {
+                (
+                    if retryable {
+                        Status::Pending
+                    } else {
+                        Status::Failed
+                    },
+                    format!("{message} (not counted as an attempt)"),
+                )
+            } else if !retryable {
+                (Status::Failed, message)
+            } else if attempts < max_attempts {
+                (Status::Pending, message)
+            } else {
+                (Status::Failed, message)
+            };
+            set_attempts(tx, image_id, attempts)?;
+            release(tx, image_id, status, &kind, &message, now_ms)?;
             Ok(status)
         })
     }
 
+    /// Ends a lease whose grant never reached its worker (the poll was abandoned as the lease
+    /// was taken): the image is `pending` again with nothing spent.
+    pub fn release_undelivered(
+        &self,
+        image_id: &str,
+        token: u64,
+        now_ms: i64,
+    ) -> Result<bool, RegistryError> {
+        self.write("releasing an undelivered lease", |tx| {
+            let current: Option<i64> = tx
+                .query_row(
+                    "SELECT fencing_token FROM images WHERE id = ?1 AND status = 'leased'
+                         AND lease_ran = 0",
+                    [image_id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .ctx("releasing an undelivered lease")?
+                .flatten();
+            if current != Some(token as i64) {
+                return Ok(false);
+            }
+            tx.execute(
+                "UPDATE images SET status = 'pending', lease_id = NULL, fencing_token = NULL,
+                     lease_deadline = NULL, leased_by = NULL, updated_at = ?2
+                 WHERE id = ?1",
+                params![image_id, now_ms],
+            )
+            .ctx("releasing an undelivered lease")?;
+            Ok(true)
+        })
+    }
+
+    /// Puts `failed` images back to `pending` with their attempts reset: `ids`, or every failed
+    /// image when `all_failed`. Returns the ids re-queued and, for the others, why not.
+    pub fn retry(
+        &self,
+        ids: &[String],
+        all_failed: bool,
+        now_ms: i64,
+    ) -> Result<(Vec<String>, Vec<(String, String)>), RegistryError> {
+        self.write("re-queueing failed images", |tx| {
+            let mut targets: Vec<String> = ids.to_vec();
+            if all_failed {
+                let mut stmt = tx
+                    .prepare(
+                        "SELECT id FROM images WHERE status = 'failed' ORDER BY created_at, rowid",
+                    )
+                    .ctx("re-queueing failed images")?;
+                let rows = stmt
+                    .query_map([], |r| r.get::<_, String>(0))
+                    .ctx("re-queueing failed images")?;
+                for id in rows {
+                    let id = id.ctx("re-queueing failed images")?;
+                    if !targets.contains(&id) {
+                        targets.push(id);
+                    }
+                }
+            }
+            let mut retried = Vec::new();
+            let mut not = Vec::new();
+            for id in targets {
+                let status = tx
+                    .query_row("SELECT status FROM images WHERE id = ?1", [&id], |r| {
+                        status_at(r, 0)
+                    })
+                    .optional()
+                    .ctx("re-queueing failed images")?;
+                match status {
+                    None => not.push((id, "not_found".to_string())),
+                    Some(Status::Failed) => {
+                        tx.execute(
+                            "UPDATE images SET status = 'pending', attempts = 0, lease_ran = 0,
+                                 finished_at = NULL, updated_at = ?2
+                             WHERE id = ?1",
+                            params![id, now_ms],
+                        )
+                        .ctx("re-queueing failed images")?;
+                        retried.push(id);
+                    }
+                    Some(other) => not.push((id, other.as_str().to_string())),
+                }
+            }
+            Ok((retried, not))
+        })
+    }
+
+    /// How many leases `worker` holds now.
+    pub fn leases_held(&self, worker: &str) -> Result<u64, RegistryError> {
+        let conn = self.lock()?;
+        conn.query_row(
+            "SELECT COUNT(*) FROM images WHERE status = 'leased' AND leased_by = ?1",
+            [worker],
+            |r| r.get::<_, i64>(0),
+        )
+        .ctx("counting leases")
+        .map(|n| n.max(0) as u64)
+    }
+
     /// Puts every lease past its deadline (`deadline < now`) back to `pending`, or `failed` when
-    /// the image has had `max_attempts` attempts. Returns the ids it touched.
+    /// the image has had `max_attempts` attempts. A lease whose worker never reported the plugin
+    /// running spent no attempt. Returns the ids it touched.
     pub fn expire(&self, now_ms: i64, max_attempts: u32) -> Result<Vec<ImageId>, RegistryError> {
         self.write("expiring leases", |tx| {
             let expired = leased_rows(tx, Some(now_ms))?;
-            for (id, attempts) in &expired {
-                let (status, message) = if *attempts >= max_attempts {
-                    (Status::Failed, format!("lease expired {attempts} times"))
+            for (id, attempts, ran) in &expired {
+                let (status, message) = if !ran {
+                    (
+                        Status::Pending,
+                        "the lease expired before its worker reported the plugin running \
+                         (not counted as an attempt)"
+                            .to_string(),
+                    )
+                } else if *attempts >= max_attempts {
+                    (
+                        Status::Failed,
+                        format!(
+                            "the lease expired during attempt {attempts} of {max_attempts} \
+                             (the worker stopped extending it); no attempts left"
+                        ),
+                    )
                 } else {
                     (
                         Status::Pending,
-                        format!("lease expired (attempt {attempts})"),
+                        format!(
+                            "the lease expired during attempt {attempts} of {max_attempts} \
+                             (the worker stopped extending it); will retry"
+                        ),
                     )
                 };
                 release(tx, id.as_str(), status, "lease_expired", &message, now_ms)?;
             }
-            Ok(expired.into_iter().map(|(id, _)| id).collect())
+            Ok(expired.into_iter().map(|(id, _, _)| id).collect())
         })
     }
 
@@ -557,18 +712,21 @@ impl Registry {
     pub fn recover(&self, now_ms: i64) -> Result<Vec<ImageId>, RegistryError> {
         self.write("recovering leases", |tx| {
             let leased = leased_rows(tx, None)?;
-            for (id, attempts) in &leased {
-                let message = format!("master restarted during attempt {attempts}");
+            for (id, attempts, ran) in &leased {
+                // A restart is the master's doing, not the image's: the attempt is given back.
+                set_attempts(tx, id.as_str(), attempts.saturating_sub(u32::from(*ran)))?;
+                let message =
+                    "the master restarted while the image was leased (not counted as an attempt)";
                 release(
                     tx,
                     id.as_str(),
                     Status::Pending,
                     "master_restart",
-                    &message,
+                    message,
                     now_ms,
                 )?;
             }
-            Ok(leased.into_iter().map(|(id, _)| id).collect())
+            Ok(leased.into_iter().map(|(id, _, _)| id).collect())
         })
     }
 
@@ -585,18 +743,53 @@ impl Registry {
 
     /// All images (or those with `status`), oldest first.
     pub fn list(&self, status: Option<Status>) -> Result<Vec<ImageView>, RegistryError> {
+        Ok(self.list_page(status, None, u32::MAX)?.0)
+    }
+
+    /// One page of at most `limit` images (or those with `status`), oldest first, after the
+    /// cursor `after` (`(created_at, rowid)` of the last image of the previous page); and the
+    /// cursor of the next page, if there may be one. The order is `(created_at, rowid)`, a
+    /// total order, so no image is listed twice or skipped.
+    pub fn list_page(
+        &self,
+        status: Option<Status>,
+        after: Option<(i64, i64)>,
+        limit: u32,
+    ) -> Result<(Vec<ImageView>, Option<(i64, i64)>), RegistryError> {
         let conn = self.lock()?;
         let mut stmt = conn
             .prepare(&format!(
-                "SELECT {COLUMNS} FROM images WHERE ?1 IS NULL OR status = ?1
-                 ORDER BY created_at, rowid"
+                "SELECT {COLUMNS}, rowid FROM images
+                 WHERE (?1 IS NULL OR status = ?1) AND (created_at, rowid) > (?2, ?3)
+                 ORDER BY created_at, rowid LIMIT ?4"
             ))
             .ctx("listing images")?;
+        let (after_created, after_row) = after.unwrap_or((i64::MIN, i64::MIN));
         let rows = stmt
-            .query_map([status.map(Status::as_str)], view_from_row)
+            .query_map(
+                params![
+                    status.map(Status::as_str),
+                    after_created,
+                    after_row,
+                    i64::from(limit)
+                ],
+                |r| {
+                    Ok((
+                        view_from_row(r)?,
+                        (r.get::<_, i64>(20)?, r.get::<_, i64>(23)?),
+                    ))
+                },
+            )
             .ctx("listing images")?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .ctx("listing images")
+        let page = rows
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .ctx("listing images")?;
+        let next = if page.len() as u64 >= u64::from(limit) {
+            page.last().map(|(_, rowid)| *rowid)
+        } else {
+            None
+        };
+        Ok((page.into_iter().map(|(v, _)| v).collect(), next))
     }
 
     pub fn counts(&self) -> Result<Counts, RegistryError> {
@@ -739,25 +932,53 @@ fn check_current_lease(
 }
 
 /// The `leased` images (only those whose deadline is before `expired_at`, if given) with their
-/// attempts.
+/// attempts and whether the lease spent one.
 fn leased_rows(
     tx: &rusqlite::Transaction<'_>,
     expired_at: Option<i64>,
-) -> Result<Vec<(ImageId, u32)>, RegistryError> {
+) -> Result<Vec<(ImageId, u32, bool)>, RegistryError> {
     let mut stmt = tx
         .prepare(
-            "SELECT id, attempts FROM images
+            "SELECT id, attempts, lease_ran FROM images
              WHERE status = 'leased' AND (?1 IS NULL OR lease_deadline < ?1)
              ORDER BY created_at, rowid",
         )
         .ctx("finding leases")?;
     let rows = stmt
         .query_map([expired_at], |r| {
-            Ok((image_id_at(r, 0)?, r.get::<_, u32>(1)?))
+            Ok((
+                image_id_at(r, 0)?,
+                r.get::<_, u32>(1)?,
+                r.get::<_, i64>(2)? != 0,
+            ))
         })
         .ctx("finding leases")?;
     rows.collect::<rusqlite::Result<Vec<_>>>()
         .ctx("finding leases")
+}
+
+/// Whether the current lease of `image_id` has spent its attempt.
+fn lease_ran(tx: &rusqlite::Transaction<'_>, image_id: &str) -> Result<bool, RegistryError> {
+    tx.query_row(
+        "SELECT lease_ran FROM images WHERE id = ?1",
+        [image_id],
+        |r| r.get::<_, i64>(0),
+    )
+    .ctx("reading a lease")
+    .map(|v| v != 0)
+}
+
+fn set_attempts(
+    tx: &rusqlite::Transaction<'_>,
+    image_id: &str,
+    attempts: u32,
+) -> Result<(), RegistryError> {
+    tx.execute(
+        "UPDATE images SET attempts = ?2 WHERE id = ?1",
+        params![image_id, attempts],
+    )
+    .ctx("counting attempts")?;
+    Ok(())
 }
 
 /// Ends a lease: the image becomes `status` (pending or failed) with this last error.
@@ -773,7 +994,7 @@ fn release(
     tx.execute(
         "UPDATE images SET status = ?2, lease_id = NULL, fencing_token = NULL,
              lease_deadline = NULL, leased_by = NULL, last_error_kind = ?3, last_error_msg = ?4,
-             updated_at = ?5, finished_at = ?6
+             updated_at = ?5, finished_at = ?6, lease_ran = 0
          WHERE id = ?1",
         params![image_id, status.as_str(), kind, message, now_ms, finished],
     )

@@ -11,15 +11,20 @@ use crate::handler::MasterHandler;
 use crate::leasing;
 use crate::registry::Registry;
 use crate::state::{now_ms, State};
-use cdn_transport::{FrameLimits, Identity, Role, Server};
+use cdn_transport::{FrameLimits, Identity, Role, Server, ServerLimits};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
-/// The largest upload (DESIGN §6), also the transport's body cap.
+/// The largest upload (DESIGN §6), also the transport's body cap. It is also the most any
+/// setting may allow: a worker's response cap and the runtime's input cap are 64 MiB, so a
+/// larger image would be accepted and then refused on every attempt.
 pub const MAX_UPLOAD: u64 = 64 << 20;
+
+/// Default of [`MasterConfig::max_leases_per_worker`].
+pub const DEFAULT_MAX_LEASES_PER_WORKER: u32 = 64;
 
 /// How the master behaves (DESIGN §6 defaults).
 #[derive(Debug, Clone)]
@@ -28,8 +33,9 @@ pub struct MasterConfig {
     pub lease_ttl: Duration,
     /// Attempts before an image is `failed`.
     pub max_attempts: u32,
-    /// Named plugins (name, `.wasm` bytes) stored at start, after the built-in `thumbnail`
-    /// (so a `thumbnail` here replaces it).
+    /// Named plugins (name, `.wasm` bytes) stored at start. The built-in `thumbnail` is stored
+    /// only when the registry has no `thumbnail` yet (so what a client set with `plugin_add`
+    /// survives a restart); a `thumbnail` here replaces whatever is there.
     pub plugins: Vec<(String, Vec<u8>)>,
     /// The largest upload accepted (images, thumbnails, plugins).
     pub max_upload: u64,
@@ -37,6 +43,11 @@ pub struct MasterConfig {
     pub expiry_interval: Duration,
     /// A worker counts as connected for this long after its last request.
     pub workers_window: Duration,
+    /// Most leases one worker identity holds at once; its further polls wait (then answer no
+    /// task) until one ends.
+    pub max_leases_per_worker: u32,
+    /// What one peer may take from the server (streams, connections, body budget).
+    pub server_limits: ServerLimits,
 }
 
 impl Default for MasterConfig {
@@ -48,7 +59,29 @@ impl Default for MasterConfig {
             max_upload: MAX_UPLOAD,
             expiry_interval: Duration::from_secs(1),
             workers_window: Duration::from_secs(30),
+            max_leases_per_worker: DEFAULT_MAX_LEASES_PER_WORKER,
+            server_limits: ServerLimits::default(),
         }
+    }
+}
+
+impl MasterConfig {
+    /// Refuses settings that cannot work together.
+    pub fn check(&self) -> Result<(), MasterError> {
+        let bad = |why: String| Err(MasterError::Config(why));
+        if self.max_upload == 0 || self.max_upload > MAX_UPLOAD {
+            return bad(format!(
+                "the largest upload must be 1 byte to {} MiB (workers and the plugin runtime \
+                 take at most {} MiB), not {} bytes",
+                MAX_UPLOAD >> 20,
+                MAX_UPLOAD >> 20,
+                self.max_upload
+            ));
+        }
+        if self.max_leases_per_worker == 0 {
+            return bad("the lease cap per worker must be at least 1".into());
+        }
+        self.server_limits.validate().or_else(bad)
     }
 }
 
@@ -64,6 +97,7 @@ impl Master {
     /// from `spawn_blocking`.
     pub fn open(data_dir: impl AsRef<Path>, config: MasterConfig) -> Result<Master, MasterError> {
         let data_dir = data_dir.as_ref();
+        config.check()?;
         std::fs::create_dir_all(data_dir).map_err(|source| MasterError::DataDir {
             path: data_dir.display().to_string(),
             source,
@@ -103,7 +137,8 @@ impl Master {
             "thumbnail".to_string(),
             cdn_plugin_bundle::THUMBNAIL.to_vec(),
         );
-        for (name, bytes) in std::iter::once(&builtin).chain(&config.plugins) {
+        let builtin = (registry.plugin(&builtin.0)?.is_none()).then_some(&builtin);
+        for (name, bytes) in builtin.into_iter().chain(&config.plugins) {
             if !bytes.starts_with(cdn_common::WASM_MAGIC) {
                 return Err(MasterError::Plugin {
                     name: name.clone(),
@@ -137,7 +172,12 @@ impl Master {
             max_body: self.state.config.max_upload,
             ..FrameLimits::default()
         };
-        let server = Arc::new(Server::bind(addr, &identity, limits)?);
+        let server = Arc::new(Server::bind_with(
+            addr,
+            &identity,
+            limits,
+            self.state.config.server_limits,
+        )?);
         let local_addr = server
             .local_addr()
             .map_err(|source| MasterError::Listen { addr, source })?;

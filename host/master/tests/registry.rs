@@ -268,7 +268,7 @@ fn expiry_requeues_and_only_the_new_lease_completes() {
     ));
     let new = r.lease("w2", 1000, 1003).unwrap().unwrap();
     assert!(new.token > old.token);
-    assert_eq!(new.attempt, 2);
+    assert_eq!(new.attempt, 1, "a lease never extended spent no attempt");
     // Late completion with the old token, while leased by someone else: refused.
     assert!(matches!(
         r.complete("img", old.token, &thumb("late"), "w1", 1004),
@@ -291,13 +291,121 @@ fn expiry_fails_after_max_attempts() {
     for attempt in 1..=MAX {
         let l = r.lease("w", 10, now).unwrap().unwrap();
         assert_eq!(l.attempt, attempt);
-        now += 11;
+        // The worker reports the plugin running: the attempt counts.
+        r.extend("img", l.token, 10, now + 1).unwrap();
+        now += 12;
         r.expire(now, MAX).unwrap();
     }
     let rec = r.get("img").unwrap().unwrap();
     assert_eq!(rec.status, Status::Failed);
-    assert_eq!(rec.last_error.unwrap().message, "lease expired 3 times");
+    assert_eq!(rec.attempts, MAX);
+    let message = rec.last_error.unwrap().message;
+    assert!(message.contains("attempt 3 of 3"), "{message}");
     assert!(r.lease("w", 10, now).unwrap().is_none());
+}
+
+#[test]
+fn undelivered_grants_hand_backs_and_restarts_spend_no_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut now = 0;
+    for _ in 0..(MAX + 2) {
+        let r = Registry::open(db(dir.path())).unwrap();
+        r.recover(now).unwrap();
+        if r.get("img").unwrap().is_none() {
+            reg(&r, "img", "src", 1);
+        }
+        // A grant whose worker never reported the plugin running expires uncounted.
+        let l = r.lease("w", 10, now).unwrap().unwrap();
+        now += 11;
+        r.expire(now, MAX).unwrap();
+        assert_eq!(status(&r, "img"), Status::Pending);
+        // A hand-back gives the attempt back, even after an extend.
+        let l2 = r.lease("w", 10, now).unwrap().unwrap();
+        assert!(l2.token > l.token);
+        r.extend("img", l2.token, 10, now).unwrap();
+        let st = r
+            .fail(
+                "img",
+                l2.token,
+                "worker_stopped",
+                "stop",
+                true,
+                false,
+                MAX,
+                now,
+            )
+            .unwrap();
+        assert_eq!(st, Status::Pending);
+        // A lease running when the master stops: recovered at the next open, uncounted.
+        let l3 = r.lease("w", 10, now).unwrap().unwrap();
+        r.extend("img", l3.token, 10, now).unwrap();
+        // A grant abandoned at once is released.
+        drop(r);
+    }
+    let r = Registry::open(db(dir.path())).unwrap();
+    r.recover(now).unwrap();
+    let rec = r.get("img").unwrap().unwrap();
+    assert_eq!(rec.status, Status::Pending);
+    assert_eq!(rec.attempts, 0, "{rec:?}");
+    let l = r.lease("w", 10, now).unwrap().unwrap();
+    assert!(r.release_undelivered("img", l.token, now).unwrap());
+    assert_eq!(status(&r, "img"), Status::Pending);
+    assert_eq!(r.get("img").unwrap().unwrap().attempts, 0);
+}
+
+#[test]
+fn retry_requeues_failed_images_with_attempts_reset() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Registry::open(db(dir.path())).unwrap();
+    reg(&r, "bad", "src1", 1);
+    reg(&r, "good", "src2", 2);
+    let l = r.lease("w", TTL, 10).unwrap().unwrap();
+    assert_eq!(l.image_id.as_str(), "bad");
+    r.fail(
+        "bad",
+        l.token,
+        "plugin_error",
+        "corrupt",
+        false,
+        true,
+        MAX,
+        11,
+    )
+    .unwrap();
+    assert_eq!(status(&r, "bad"), Status::Failed);
+    let (retried, not) = r.retry(&["good".into(), "nope".into()], true, 12).unwrap();
+    assert_eq!(retried, ["bad"]);
+    assert_eq!(
+        not,
+        [
+            ("good".to_string(), "pending".to_string()),
+            ("nope".to_string(), "not_found".to_string())
+        ]
+    );
+    let rec = r.get("bad").unwrap().unwrap();
+    assert_eq!((rec.status, rec.attempts), (Status::Pending, 0));
+}
+
+#[test]
+fn list_pages_follow_the_cursor_to_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Registry::open(db(dir.path())).unwrap();
+    for i in 0..25 {
+        reg(&r, &format!("img{i:02}"), &format!("src{i}"), i);
+    }
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let (page, next) = r.list_page(None, after, 10).unwrap();
+        assert!(page.len() <= 10);
+        seen.extend(page.into_iter().map(|v| v.id));
+        match next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = (0..25).map(|i| format!("img{i:02}")).collect();
+    assert_eq!(seen, expected);
 }
 
 #[test]
@@ -309,7 +417,9 @@ fn retryable_failure_is_retried_up_to_max_attempts() {
         let l = r.lease("w", TTL, 10).unwrap().unwrap();
         assert_eq!(l.attempt, attempt);
         let msg = format!("trap {attempt}");
-        let st = r.fail("img", l.token, "trap", &msg, true, MAX, 20).unwrap();
+        let st = r
+            .fail("img", l.token, "trap", &msg, true, true, MAX, 20)
+            .unwrap();
         let expected = if attempt < MAX {
             Status::Pending
         } else {
@@ -333,13 +443,13 @@ fn non_retryable_failure_is_final_and_stale_failure_refused() {
     reg(&r, "img", "src", 1);
     let l = r.lease("w", TTL, 10).unwrap().unwrap();
     assert!(matches!(
-        r.fail("img", l.token + 5, "plugin", "nope", false, MAX, 15),
+        r.fail("img", l.token + 5, "plugin", "nope", false, true, MAX, 15),
         Err(RegistryError::Stale { .. })
     ));
     assert_eq!(status(&r, "img"), Status::Leased);
     let msg = "image is 50000x50000, over the 100 megapixel limit";
     assert_eq!(
-        r.fail("img", l.token, "plugin", msg, false, MAX, 20)
+        r.fail("img", l.token, "plugin", msg, false, true, MAX, 20)
             .unwrap(),
         Status::Failed
     );
@@ -375,7 +485,7 @@ fn recover_after_reopen_requeues_leased() {
     let again = r.lease("w", TTL, 102).unwrap().unwrap();
     assert_eq!(again.image_id.as_str(), "b");
     assert!(again.token > old.token);
-    assert_eq!(again.attempt, 2);
+    assert_eq!(again.attempt, 1, "the recovered lease spent no attempt");
 }
 
 #[test]

@@ -46,7 +46,51 @@ pub mod kind {
     /// A lease operation carrying a token that is not the current lease's (or an expired one).
     pub const STALE: &str = "stale";
     pub const INTERNAL: &str = "internal";
+    /// The transport's answer when its request-body budget stayed spent (nothing was done; try
+    /// again).
+    pub const BUSY: &str = "busy";
+    /// The transport's answers to a request frame over its caps.
+    pub const HEADER_TOO_LARGE: &str = "header_too_large";
+    pub const BODY_TOO_LARGE: &str = "body_too_large";
+
+    /// Whether an answer of this kind means "nothing was done, the same request may succeed
+    /// later" (a transient failure on the master's side).
+    pub fn is_transient(kind: &str) -> bool {
+        kind == INTERNAL || kind == BUSY
+    }
+
+    /// Whether an answer of this kind refuses the request for its size.
+    pub fn is_size_refusal(kind: &str) -> bool {
+        kind == TOO_LARGE || kind == HEADER_TOO_LARGE || kind == BODY_TOO_LARGE
+    }
 }
+
+/// The longest error kind or message (in bytes) sent or recorded: longer text is cut (at a
+/// character boundary) and ends with `…`. Plugin stderr can be 64 KiB, and JSON escaping can
+/// make it six times that, far over the 64 KiB request-header cap.
+pub const MAX_ERROR_TEXT: usize = 1024;
+
+/// `text` cut to at most `max` bytes (at a character boundary, ending with `…` when cut).
+pub fn truncate_text(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    const ELLIPSIS: &str = "…";
+    let mut end = max.saturating_sub(ELLIPSIS.len());
+    while end > 0 && !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{ELLIPSIS}", &text[..end])
+}
+
+/// [`truncate_text`] with [`MAX_ERROR_TEXT`].
+pub fn error_text(text: &str) -> String {
+    truncate_text(text, MAX_ERROR_TEXT)
+}
+
+/// The default page of `list` (images per answer) and its largest.
+pub const DEFAULT_LIST_PAGE: u32 = 1000;
+pub const MAX_LIST_PAGE: u32 = 10_000;
 
 /// Why a header could not be turned into a message, or a response was an error.
 #[derive(Debug, thiserror::Error)]
@@ -98,4 +142,19 @@ pub fn parse_response<T: DeserializeOwned>(header: &Map<String, Value>) -> Resul
         });
     }
     from_header(header)
+}
+
+#[cfg(test)]
+mod text_tests {
+    use super::*;
+
+    #[test]
+    fn long_text_is_cut_at_a_char_boundary() {
+        assert_eq!(truncate_text("short", 10), "short");
+        let long = "é".repeat(2000);
+        let cut = error_text(&long);
+        assert!(cut.len() <= MAX_ERROR_TEXT, "{}", cut.len());
+        assert!(cut.ends_with('…'));
+        assert!(cut.starts_with("éé"));
+    }
 }

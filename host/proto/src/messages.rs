@@ -8,6 +8,14 @@ fn default_plugin() -> String {
     DEFAULT_PLUGIN.to_string()
 }
 
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
 /// One request header. Ops that carry bytes say so; the bytes are the frame's body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -25,10 +33,26 @@ pub enum Request {
     Query { id: String },
     /// Response: [`ImageView`], body: the thumbnail bytes (error `not_done` before then).
     Fetch { id: String },
-    /// Response: [`ListResponse`].
+    /// One page of images, oldest first. Response: [`ListResponse`]; ask again with its
+    /// `next` as `after` until `next` is `null`.
     List {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         status: Option<Status>,
+        /// Images per page (default [`crate::DEFAULT_LIST_PAGE`], at most
+        /// [`crate::MAX_LIST_PAGE`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+        /// The cursor from the previous page's `next`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<String>,
+    },
+    /// Puts `failed` images back to `pending` with no attempts spent: the listed `ids`, or
+    /// (with `failed`) every failed image. Response: [`RetryResponse`].
+    Retry {
+        #[serde(default)]
+        ids: Vec<String>,
+        #[serde(default)]
+        failed: bool,
     },
     /// Body: the `.wasm` bytes. Response: [`PluginInfo`].
     PluginAdd { name: String },
@@ -54,13 +78,16 @@ pub enum Request {
         height: u32,
         format: String,
     },
-    /// Response: [`FailResponse`] or `stale`.
+    /// Response: [`FailResponse`] or `stale`. `attempted`: the plugin ran (the failure spends
+    /// an attempt); `false` for a task given back unrun (a worker stopping, a transfer error).
     Fail {
         image_id: String,
         token: u64,
         kind: String,
         message: String,
         retryable: bool,
+        #[serde(default = "yes", skip_serializing_if = "is_true")]
+        attempted: bool,
     },
     /// Response: [`PluginFetchResponse`], body: the `.wasm` bytes (check their hash).
     /// Also allowed to clients.
@@ -75,6 +102,7 @@ impl Request {
             Request::Query { .. } => "query",
             Request::Fetch { .. } => "fetch",
             Request::List { .. } => "list",
+            Request::Retry { .. } => "retry",
             Request::PluginAdd { .. } => "plugin_add",
             Request::PluginList => "plugin_list",
             Request::Stats => "stats",
@@ -201,6 +229,23 @@ pub struct ImageView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListResponse {
     pub images: Vec<ImageView>,
+    /// The cursor of the next page (`after`), or `None` when this was the last.
+    #[serde(default)]
+    pub next: Option<String>,
+}
+
+/// An id `retry` did not re-queue, and why (`not_found`, or its status).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotRetried {
+    pub id: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryResponse {
+    /// Back to `pending`, attempts reset.
+    pub retried: Vec<String>,
+    pub not_retried: Vec<NotRetried>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -232,8 +277,12 @@ pub struct LeaseGrant {
     pub lease_id: String,
     /// The fencing token: send it with `extend`, `complete` and `fail`.
     pub token: u64,
-    /// Unix milliseconds; extend before then.
+    /// Unix milliseconds on the master's clock (informational: clocks differ).
     pub deadline_ms: i64,
+    /// How long the lease lasts from when the master answered: the worker times it on its own
+    /// clock from when it received the grant, and extends before then.
+    #[serde(default)]
+    pub ttl_ms: u64,
     pub plugin_name: String,
     pub plugin_hash: ContentHash,
     pub args: Vec<String>,
@@ -250,7 +299,11 @@ pub struct LeaseResponse {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExtendResponse {
+    /// The master's clock (informational).
     pub deadline_ms: i64,
+    /// The lease now lasts this long from the answer.
+    #[serde(default)]
+    pub ttl_ms: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -336,9 +389,23 @@ mod tests {
             },
             Request::Query { id: "a".into() },
             Request::Fetch { id: "a".into() },
-            Request::List { status: None },
+            Request::List {
+                status: None,
+                limit: None,
+                after: None,
+            },
             Request::List {
                 status: Some(Status::Failed),
+                limit: Some(10),
+                after: Some("5".into()),
+            },
+            Request::Retry {
+                ids: vec!["a".into()],
+                failed: false,
+            },
+            Request::Retry {
+                ids: vec![],
+                failed: true,
             },
             Request::PluginAdd { name: "p".into() },
             Request::PluginList,
@@ -361,6 +428,15 @@ mod tests {
                 kind: "plugin".into(),
                 message: "corrupt".into(),
                 retryable: false,
+                attempted: true,
+            },
+            Request::Fail {
+                image_id: "a".into(),
+                token: 7,
+                kind: "worker_stopped".into(),
+                message: "stopping".into(),
+                retryable: true,
+                attempted: false,
             },
             Request::PluginFetch {
                 hash: hash().to_hex(),
@@ -413,6 +489,14 @@ mod tests {
         round_trip(view());
         round_trip(ListResponse {
             images: vec![view(), view()],
+            next: Some("2".into()),
+        });
+        round_trip(RetryResponse {
+            retried: vec!["a".into()],
+            not_retried: vec![NotRetried {
+                id: "b".into(),
+                reason: "done".into(),
+            }],
         });
         round_trip(PluginInfo {
             name: "p".into(),
@@ -436,6 +520,7 @@ mod tests {
                 lease_id: "lease-1".into(),
                 token: 1,
                 deadline_ms: 10,
+                ttl_ms: 30_000,
                 plugin_name: "thumbnail".into(),
                 plugin_hash: hash(),
                 args: Params::default().to_args(),
@@ -443,7 +528,10 @@ mod tests {
                 attempt: 1,
             }),
         });
-        round_trip(ExtendResponse { deadline_ms: 5 });
+        round_trip(ExtendResponse {
+            deadline_ms: 5,
+            ttl_ms: 30_000,
+        });
         round_trip(CompleteResponse {});
         round_trip(FailResponse {
             status: Status::Pending,
@@ -462,8 +550,22 @@ mod tests {
         let ok = json!({"deadline_ms": 9});
         assert_eq!(
             parse_response::<ExtendResponse>(ok.as_object().unwrap()).unwrap(),
-            ExtendResponse { deadline_ms: 9 }
+            ExtendResponse {
+                deadline_ms: 9,
+                ttl_ms: 0
+            }
         );
+    }
+
+    #[test]
+    fn a_fail_without_attempted_spends_an_attempt() {
+        let header = json!({"op": "fail", "image_id": "a", "token": 1, "kind": "trap",
+                            "message": "m", "retryable": true});
+        let Request::Fail { attempted, .. } = from_header(header.as_object().unwrap()).unwrap()
+        else {
+            panic!("not a fail")
+        };
+        assert!(attempted);
     }
 
     #[test]

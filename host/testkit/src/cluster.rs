@@ -1,4 +1,4 @@
-//! One test's world: certificates (workers `w1`, `w2`, `w3`), a data folder and a free port in a
+//! One test's world: certificates (workers `w1`, `w2`, `w3`; the client's as a bundle), a data folder and a free port in a
 //! temporary folder; the master and workers as real `cdn-host` processes; the `cdn` client.
 
 use crate::net::free_udp_port;
@@ -28,6 +28,16 @@ impl Cluster {
             ..cdn_certs::InitOptions::new(dir.path().join("certs"))
         };
         cdn_certs::init(&options).expect("cdn-certs init");
+        // The client gets what an operator would copy to its machine: a bundle, without ca.key
+        // (whose presence `cdn` warns about).
+        cdn_certs::bundle(&cdn_certs::BundleOptions {
+            dir: dir.path().join("certs"),
+            role: cdn_certs::Role::Client,
+            name: None,
+            out: dir.path().join("client-certs"),
+            force: false,
+        })
+        .expect("cdn-certs bundle");
         Cluster {
             dir,
             port: free_udp_port(),
@@ -38,8 +48,14 @@ impl Cluster {
         self.dir.path().join(name)
     }
 
+    /// The issuing folder (`cdn-certs init`'s, with `ca.key`): the master's and workers'.
     pub fn certs(&self) -> PathBuf {
         self.path("certs")
+    }
+
+    /// The default client's bundle (no `ca.key`), which [`Cluster::cdn`] uses.
+    pub fn client_certs(&self) -> PathBuf {
+        self.path("client-certs")
     }
 
     pub fn addr(&self) -> String {
@@ -108,7 +124,7 @@ impl Cluster {
 
     /// Runs `cdn` against this cluster's master with the default client identity.
     pub fn cdn(&self, args: &[&str]) -> Ran {
-        self.cdn_with_certs(&self.certs(), args)
+        self.cdn_with_certs(&self.client_certs(), args)
     }
 
     /// Runs `cdn` against this cluster's master with the certificates in `certs`.

@@ -10,12 +10,13 @@
 //!   the `cdn` client pointed at them.
 //! - [`local`]: `cdn-local` runs, sample folders and their thumbnails.
 //! - [`images`]: sample photos and thumbnail checks; [`slow_plugin`]: a plugin that runs as long
-//!   as its input says.
+//!   as its input says; [`hostile_plugins`]: plugins that block in WASI or crash loudly.
 //!
 //! The binaries are found beside the test executable (`target/<profile>/`): `cargo xtask test`
 //! builds every binary before it runs the tests.
 
 pub mod cluster;
+pub mod hostile_plugins;
 pub mod images;
 pub mod local;
 pub mod net;

@@ -4,13 +4,20 @@
 //!
 //! - [`link`]: the one connection to the master, re-made with back-off when it breaks.
 //! - [`plugins`]: plugins by hash, in memory, on disk, or fetched from the master once.
-//! - [`task`]: one task: run the plugin off the async threads while extending the lease.
+//! - [`task`]: one task: run the plugin off the async threads, report the result.
+//! - [`keeper`]: the lease timed on this machine's clock, extended from the grant's receipt
+//!   until the report is acknowledged.
 //! - [`output`]: the thumbnail's format and size, read from its header.
 //!
 //! [`run`] keeps `concurrency` lease loops going; each holds at most one task. On
 //! [`Stop::Drain`] the loops stop asking for work and finish what they hold; on
 //! [`Stop::HandBack`] they give their tasks back to the master at once.
+//!
+//! At most [`WorkerConfig::max_long_polls`] loops wait in a `lease` long poll at once (default
+//! 16, half the master's default of 32 streams per connection), so the streams left over carry
+//! `extend`, `complete` and `fail` of the tasks held even with a high `concurrency`.
 
+mod keeper;
 mod link;
 pub mod metrics;
 mod output;
@@ -27,8 +34,12 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use task::Outcome;
-use tokio::sync::watch;
+use task::{Outcome, TaskEnv};
+use tokio::sync::{watch, Semaphore};
+
+/// Default of [`WorkerConfig::max_long_polls`]: half the master's default stream cap per
+/// connection.
+pub const DEFAULT_MAX_LONG_POLLS: usize = 16;
 
 /// How a worker runs.
 #[derive(Debug, Clone)]
@@ -52,6 +63,9 @@ pub struct WorkerConfig {
     pub connect_timeout: Duration,
     /// How long one lease request waits for work.
     pub lease_wait: Duration,
+    /// Most lease long polls open at once (the rest of the connection's streams stay free for
+    /// reports). At least 1.
+    pub max_long_polls: usize,
 }
 
 impl WorkerConfig {
@@ -67,6 +81,7 @@ impl WorkerConfig {
             limits: Limits::default(),
             connect_timeout: Duration::from_secs(10),
             lease_wait: Duration::from_millis(MAX_LEASE_WAIT_MS),
+            max_long_polls: DEFAULT_MAX_LONG_POLLS,
         }
     }
 }
@@ -148,6 +163,9 @@ pub async fn run(
     if config.concurrency == 0 {
         return Err(WorkerError::Concurrency);
     }
+    if let Some(warning) = cdn_transport::ca_key_warning(&config.certs) {
+        tracing::warn!("{warning}");
+    }
     let identity = Identity::load(&config.certs, Role::Worker, config.name.as_deref())?;
     tracing::info!(worker = %identity.peer, master = %config.master, concurrency = config.concurrency, "worker starting");
     let link = Link::new(config.master.clone(), identity, config.connect_timeout);
@@ -155,12 +173,17 @@ pub async fn run(
     let plugins = Arc::new(load_plugins(&config).await?);
     let link = Arc::new(link);
     let counters = Arc::new(Counters::default());
+    let polls = Arc::new(Semaphore::new(config.max_long_polls.max(1)));
     let mut loops = tokio::task::JoinSet::new();
     for _ in 0..config.concurrency {
         loops.spawn(lease_loop(
-            link.clone(),
-            plugins.clone(),
-            counters.clone(),
+            Shared {
+                link: link.clone(),
+                plugins: plugins.clone(),
+                counters: counters.clone(),
+                polls: polls.clone(),
+                plugin_time: config.limits.time,
+            },
             stop.clone(),
             config.lease_wait,
         ));
@@ -207,14 +230,30 @@ async fn load_plugins(config: &WorkerConfig) -> Result<Plugins, WorkerError> {
     .map_err(|e| WorkerError::Runtime(cdn_runtime::RunError::Host(e.to_string())))?
 }
 
-/// Asks for a task, works on it, repeats; stops asking once `stop` leaves [`Stop::Run`].
-async fn lease_loop(
+/// What every lease loop shares.
+struct Shared {
     link: Arc<Link>,
     plugins: Arc<Plugins>,
     counters: Arc<Counters>,
-    mut stop: watch::Receiver<Stop>,
-    lease_wait: Duration,
-) {
+    /// Permits to hold a lease long poll open.
+    polls: Arc<Semaphore>,
+    plugin_time: Duration,
+}
+
+/// Asks for a task, works on it, repeats; stops asking once `stop` leaves [`Stop::Run`].
+async fn lease_loop(shared: Shared, mut stop: watch::Receiver<Stop>, lease_wait: Duration) {
+    let Shared {
+        link,
+        plugins,
+        counters,
+        polls,
+        plugin_time,
+    } = shared;
+    let env = TaskEnv {
+        link: &link,
+        plugins: &plugins,
+        plugin_time,
+    };
     let mut backoff = Backoff::new();
     let request = Request::Lease {
         wait_ms: u64::try_from(lease_wait.as_millis()).unwrap_or(MAX_LEASE_WAIT_MS),
@@ -223,15 +262,27 @@ async fn lease_loop(
         if *stop.borrow() != Stop::Run {
             return;
         }
-        // Dropping the request when told to stop abandons it; the master then leases nothing.
+        let permit = tokio::select! {
+            permit = polls.acquire() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return,
+            },
+            _ = reached(&mut stop, Stop::Drain) => return,
+        };
+        // Dropping the request when told to stop abandons it; the master then releases what it
+        // was leasing. `biased`: an answer that is already here is taken (and worked on), not
+        // dropped for the stop signal.
         let polled = tokio::select! {
+            biased;
             polled = link.call::<LeaseResponse>(&request, Vec::new()) => polled,
             _ = reached(&mut stop, Stop::Drain) => return,
         };
+        let received = std::time::Instant::now();
+        drop(permit);
         match polled {
             Ok((LeaseResponse { lease: Some(grant) }, source)) => {
                 backoff.reset();
-                let counter = match task::run(&link, &plugins, grant, source, &mut stop).await {
+                let counter = match task::run(&env, grant, source, received, &mut stop).await {
                     Outcome::Done => &counters.done,
                     Outcome::Failed => &counters.failed,
                     Outcome::Dropped => &counters.dropped,

@@ -1,18 +1,25 @@
-//! One leased task, start to end: get the plugin, run it off the async threads while extending
-//! the lease, then report `complete` (with the thumbnail) or `fail` (with the plugin's error).
-//! A lease the master no longer recognises (`stale`) is given up: its late result is not sent
-//! again, and the master would refuse it.
+//! One leased task, start to end: get the plugin, run it off the async threads, then report
+//! `complete` (with the thumbnail) or `fail` (with the plugin's error). From the grant's receipt
+//! until the report is acknowledged, a keeper ([`keeper`]) extends the lease on this machine's
+//! clock. A lease the master no longer recognises (`stale`) is given up: its late result is not
+//! sent again, and the master would refuse it.
 
+use crate::keeper::{self, LeaseClock};
 use crate::link::{Backoff, CallError, Link};
 use crate::output;
 use crate::plugins::Plugins;
 use crate::{reached, Stop};
-use cdn_common::{now_ms, ContentHash};
-use cdn_proto::{kind, ExtendResponse, FailResponse, LeaseGrant, Request};
+use cdn_common::ContentHash;
+use cdn_proto::{error_text, kind, FailResponse, LeaseGrant, Request};
 use cdn_runtime::RunError;
 use serde::de::IgnoredAny;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
+
+/// How long past its time cap a plugin call may run before the worker gives it up and reports
+/// `time_limit` itself (the runtime's own cap should have ended it first).
+pub(crate) const TIME_CAP_GRACE: Duration = Duration::from_secs(5);
 
 /// How a task ended, for the worker's counters and logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,7 +31,7 @@ pub(crate) enum Outcome {
 }
 
 /// What to report to the master.
-enum Report {
+pub(crate) enum Report {
     Complete(Vec<u8>, output::Made),
     Fail {
         kind: String,
@@ -34,29 +41,63 @@ enum Report {
 }
 
 impl Report {
-    fn failure(kind: &str, message: impl Into<String>, retryable: bool) -> Report {
+    /// A failure; kind and message are cut to [`cdn_proto::MAX_ERROR_TEXT`] (plugin stderr can
+    /// be 64 KiB, over the request-header cap once JSON-escaped).
+    fn failure(kind: &str, message: impl AsRef<str>, retryable: bool) -> Report {
         Report::Fail {
-            kind: kind.to_string(),
-            message: message.into(),
+            kind: error_text(kind),
+            message: error_text(message.as_ref()),
             retryable,
         }
     }
 }
 
+/// What a task needs besides its grant.
+pub(crate) struct TaskEnv<'a> {
+    pub link: &'a Arc<Link>,
+    pub plugins: &'a Plugins,
+    /// The plugin call's time cap (the runtime's limit).
+    pub plugin_time: Duration,
+}
+
 pub(crate) async fn run(
-    link: &Link,
-    plugins: &Plugins,
+    env: &TaskEnv<'_>,
     grant: LeaseGrant,
     source: Vec<u8>,
+    received: Instant,
+    stop: &mut watch::Receiver<Stop>,
+) -> Outcome {
+    let clock = Arc::new(LeaseClock::from_grant(&grant, received));
+    let (lost_tx, lost) = watch::channel(None);
+    let keeper = tokio::spawn(keeper::keep(
+        env.link.clone(),
+        grant.clone(),
+        clock.clone(),
+        lost_tx,
+    ));
+    let outcome = held(env, &grant, source, &clock, lost, stop).await;
+    keeper.abort();
+    outcome
+}
+
+async fn held(
+    env: &TaskEnv<'_>,
+    grant: &LeaseGrant,
+    source: Vec<u8>,
+    clock: &LeaseClock,
+    mut lost: watch::Receiver<Option<String>>,
     stop: &mut watch::Receiver<Stop>,
 ) -> Outcome {
     let started = Instant::now();
     tracing::info!(image = %grant.image_id, attempt = grant.attempt, plugin = %grant.plugin_name, "working");
-    let report = match work(link, plugins, &grant, source, stop).await {
-        Some(report) => report,
-        None => return Outcome::Dropped,
+    let report = tokio::select! {
+        report = work(env, grant, source, stop) => report,
+        _ = lost.wait_for(Option::is_some) => None,
     };
-    let outcome = send_report(link, &grant, report).await;
+    let Some(report) = report else {
+        return Outcome::Dropped;
+    };
+    let outcome = send_report(env.link, grant, report, clock, &mut lost).await;
     let ms = started.elapsed().as_millis();
     match outcome {
         Outcome::Done => tracing::info!(image = %grant.image_id, ms, "done"),
@@ -66,11 +107,10 @@ pub(crate) async fn run(
     outcome
 }
 
-/// Runs the plugin, extending the lease until it returns. `None` when the lease was lost or
-/// handed back (nothing more to report).
+/// Gets the plugin and runs it. `None` when the lease was lost or handed back (nothing more to
+/// report).
 async fn work(
-    link: &Link,
-    plugins: &Plugins,
+    env: &TaskEnv<'_>,
     grant: &LeaseGrant,
     source: Vec<u8>,
     stop: &mut watch::Receiver<Stop>,
@@ -82,10 +122,22 @@ async fn work(
             true,
         ));
     }
-    let plugin = match plugins.get(&grant.plugin_hash, link).await {
+    let plugin = tokio::select! {
+        plugin = env.plugins.get(&grant.plugin_hash, env.link) => plugin,
+        _ = reached(stop, Stop::HandBack) => {
+            hand_back(env.link, grant).await;
+            return None;
+        }
+    };
+    let plugin = match plugin {
         Ok(plugin) => plugin,
         Err(e) => return Some(Report::failure(e.kind, e.to_string(), e.retryable)),
     };
+    // The plugin is about to run: this extend tells the master, which counts the attempt.
+    if let Err(keeper::Lost(why)) = keeper::extend(env.link, grant).await.map(|_| ()) {
+        tracing::warn!(image = %grant.image_id, token = grant.token, "lease lost before the plugin ran: {why}");
+        return None;
+    }
     let args = grant.args.clone();
     let job = tokio::task::spawn_blocking(move || {
         let started = Instant::now();
@@ -93,31 +145,27 @@ async fn work(
         crate::metrics::plugin_call(started.elapsed());
         result
     });
-    tokio::pin!(job);
-    let mut deadline_ms = grant.deadline_ms;
-    loop {
-        tokio::select! {
-            result = &mut job => {
-                return Some(match result {
-                    Ok(Ok(bytes)) => made(bytes),
-                    Ok(Err(e)) => ran_into(&e),
-                    Err(e) => Report::failure("host_error", format!("plugin task failed: {e}"), true),
-                });
-            }
-            _ = tokio::time::sleep(extend_after(deadline_ms)) => {
-                match extend(link, grant).await {
-                    Ok(Some(new_deadline)) => deadline_ms = new_deadline,
-                    Ok(None) => {}
-                    Err(Lost(why)) => {
-                        tracing::warn!(image = %grant.image_id, token = grant.token, "lease lost, giving the task up: {why}");
-                        return None;
-                    }
-                }
-            }
-            _ = reached(stop, Stop::HandBack) => {
-                hand_back(link, grant).await;
-                return None;
-            }
+    let cap = env.plugin_time + TIME_CAP_GRACE;
+    tokio::select! {
+        result = job => Some(match result {
+            Ok(Ok(bytes)) => made(bytes),
+            Ok(Err(e)) => ran_into(&e),
+            Err(e) => Report::failure("host_error", format!("plugin task failed: {e}"), true),
+        }),
+        _ = tokio::time::sleep(cap) => {
+            tracing::error!(image = %grant.image_id, "the plugin call ran past its time cap plus {TIME_CAP_GRACE:?}: giving it up");
+            Some(Report::failure(
+                RunError::TimeLimit { limit: env.plugin_time }.kind(),
+                format!(
+                    "the plugin call ran past its time cap of {:?} (and a grace of {TIME_CAP_GRACE:?}); the worker gave it up",
+                    env.plugin_time
+                ),
+                true,
+            ))
+        }
+        _ = reached(stop, Stop::HandBack) => {
+            hand_back(env.link, grant).await;
+            None
         }
     }
 }
@@ -140,40 +188,16 @@ fn ran_into(error: &RunError) -> Report {
     Report::failure(error.kind(), error.to_string(), error.is_retryable())
 }
 
-/// Extend when a third of the time left has passed (at least every 50 ms, at most every 10 s),
-/// so two missed extends still leave time.
-fn extend_after(deadline_ms: i64) -> Duration {
-    let left = deadline_ms.saturating_sub(now_ms()).max(0) as u64;
-    Duration::from_millis((left / 3).clamp(50, 10_000))
-}
-
-struct Lost(String);
-
-/// Extends the lease: its new deadline, or `None` when the master cannot be reached now (not a
-/// loss: the next tick tries again, and the deadline decides).
-async fn extend(link: &Link, grant: &LeaseGrant) -> Result<Option<i64>, Lost> {
-    let request = Request::Extend {
-        image_id: grant.image_id.clone(),
-        token: grant.token,
-    };
-    match link.call::<ExtendResponse>(&request, Vec::new()).await {
-        Ok((r, _)) => Ok(Some(r.deadline_ms)),
-        Err(CallError::Refused { kind, message }) => Err(Lost(format!("{kind}: {message}"))),
-        Err(e @ (CallError::Unreachable(_) | CallError::Invalid(_))) => {
-            tracing::warn!(image = %grant.image_id, "cannot extend the lease now: {e}");
-            Ok(None)
-        }
-    }
-}
-
-/// Gives the task back (a retryable failure) so another worker can take it at once.
+/// Gives the task back unrun (a retryable failure that spends no attempt) so another worker
+/// can take it at once.
 async fn hand_back(link: &Link, grant: &LeaseGrant) {
     let request = Request::Fail {
         image_id: grant.image_id.clone(),
         token: grant.token,
         kind: "worker_stopped".into(),
-        message: "the worker was stopped before it finished".into(),
+        message: "the worker was stopped before it finished; handed back".into(),
         retryable: true,
+        attempted: false,
     };
     match link.call::<FailResponse>(&request, Vec::new()).await {
         Ok(_) => tracing::info!(image = %grant.image_id, "handed back"),
@@ -183,10 +207,9 @@ async fn hand_back(link: &Link, grant: &LeaseGrant) {
     }
 }
 
-/// Sends the result, retrying while the master is unreachable; gives up when the master
-/// refuses it (`stale`: the lease was lost) or after trying for 60 s.
-async fn send_report(link: &Link, grant: &LeaseGrant, report: Report) -> Outcome {
-    let (request, body, outcome) = match report {
+/// The request (and body) that reports `report`, and the outcome it stands for.
+pub(crate) fn report_request(grant: &LeaseGrant, report: Report) -> (Request, Vec<u8>, Outcome) {
+    match report {
         Report::Complete(bytes, made) => (
             Request::Complete {
                 image_id: grant.image_id.clone(),
@@ -202,60 +225,125 @@ async fn send_report(link: &Link, grant: &LeaseGrant, report: Report) -> Outcome
             kind,
             message,
             retryable,
-        } => {
-            tracing::warn!(image = %grant.image_id, kind, retryable, "task failed: {message}");
-            crate::metrics::error(&kind);
-            (
-                Request::Fail {
-                    image_id: grant.image_id.clone(),
-                    token: grant.token,
-                    kind,
-                    message,
-                    retryable,
-                },
-                Vec::new(),
-                Outcome::Failed,
-            )
-        }
-    };
-    let give_up = Instant::now() + Duration::from_secs(60);
+        } => (
+            Request::Fail {
+                image_id: grant.image_id.clone(),
+                token: grant.token,
+                kind: error_text(&kind),
+                message: error_text(&message),
+                retryable,
+                attempted: true,
+            },
+            Vec::new(),
+            Outcome::Failed,
+        ),
+    }
+}
+
+/// Sends the result until it is acknowledged (the keeper extends the lease meanwhile). A
+/// transient refusal (`internal`, `busy`) or no answer is retried until the lease's deadline as
+/// it stood when reporting began; `stale` gives up (the lease is lost); any other refusal of a
+/// thumbnail (too large, ...) is reported as a final failure with the master's reason.
+async fn send_report(
+    link: &Link,
+    grant: &LeaseGrant,
+    report: Report,
+    clock: &LeaseClock,
+    lost: &mut watch::Receiver<Option<String>>,
+) -> Outcome {
+    if let Report::Fail {
+        kind,
+        message,
+        retryable,
+    } = &report
+    {
+        tracing::warn!(image = %grant.image_id, kind, retryable, "task failed: {message}");
+        crate::metrics::error(&kind);
+    }
+    let (mut request, mut body, mut outcome) = report_request(grant, report);
+    let give_up = clock.deadline();
     let mut backoff = Backoff::new();
     loop {
         // Either answer is an empty acknowledgement; only whether it came matters.
-        match link.call::<IgnoredAny>(&request, body.clone()).await {
+        let error = match link.call::<IgnoredAny>(&request, body.clone()).await {
             Ok(_) => return outcome,
             Err(CallError::Refused { kind: k, message }) => {
-                if k == kind::STALE {
-                    tracing::warn!(image = %grant.image_id, token = grant.token, "late result refused by the master: {message}");
+                if k == kind::STALE || k == kind::NOT_FOUND {
+                    tracing::warn!(image = %grant.image_id, token = grant.token, "late result refused by the master: {k}: {message}");
                     crate::metrics::lease_lost();
-                } else {
-                    tracing::error!(image = %grant.image_id, "the master refused the result: {k}: {message}");
-                }
-                return Outcome::Dropped;
-            }
-            Err(e @ (CallError::Unreachable(_) | CallError::Invalid(_))) => {
-                if Instant::now() > give_up {
-                    tracing::error!(image = %grant.image_id, "giving up reporting the result: {e}");
                     return Outcome::Dropped;
                 }
-                let wait = backoff.next_wait();
-                tracing::warn!(image = %grant.image_id, "cannot report the result yet, retrying in {wait:?}: {e}");
-                tokio::time::sleep(wait).await;
+                if !kind::is_transient(&k) {
+                    if matches!(request, Request::Complete { .. }) {
+                        tracing::error!(image = %grant.image_id, "the master refused the thumbnail: {k}: {message}; reporting it as the task's failure");
+                        let why = format!(
+                            "the master refused the thumbnail ({} bytes): {message}",
+                            body.len()
+                        );
+                        (request, body, outcome) =
+                            report_request(grant, Report::failure(&k, why, false));
+                        continue;
+                    }
+                    tracing::error!(image = %grant.image_id, "the master refused the failure report: {k}: {message}");
+                    return Outcome::Dropped;
+                }
+                format!("{k}: {message}")
             }
+            Err(e @ (CallError::Unreachable(_) | CallError::Invalid(_))) => e.to_string(),
+        };
+        if lost.borrow().is_some() {
+            tracing::warn!(image = %grant.image_id, "lease lost while reporting: {error}");
+            return Outcome::Dropped;
         }
+        let now = Instant::now();
+        if now >= give_up {
+            tracing::error!(image = %grant.image_id, "giving up reporting the result (the lease's deadline passed): {error}");
+            return Outcome::Dropped;
+        }
+        let wait = backoff.next_wait().min(give_up - now);
+        tracing::warn!(image = %grant.image_id, "cannot report the result yet, retrying in {wait:?}: {error}");
+        tokio::time::sleep(wait).await;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cdn_proto::to_header;
+
+    fn grant() -> LeaseGrant {
+        LeaseGrant {
+            image_id: "a.jpg".into(),
+            lease_id: "lease-1".into(),
+            token: 1,
+            deadline_ms: 0,
+            ttl_ms: 30_000,
+            plugin_name: "thumbnail".into(),
+            plugin_hash: ContentHash::of(b"p"),
+            args: vec![],
+            source_hash: ContentHash::of(b"s"),
+            attempt: 1,
+        }
+    }
 
     #[test]
-    fn extends_at_a_third_of_the_time_left() {
-        let in_30s = now_ms() + 30_000;
-        let wait = extend_after(in_30s);
-        assert!(wait <= Duration::from_millis(10_000) && wait >= Duration::from_millis(9_000));
-        assert_eq!(extend_after(now_ms() - 5), Duration::from_millis(50));
-        assert_eq!(extend_after(now_ms() + 600_000), Duration::from_secs(10));
+    fn a_64_kib_trap_message_fits_the_fail_header() {
+        // 64 KiB of stderr that JSON escapes six times over (control characters).
+        let stderr = "\u{1}".repeat(64 << 10);
+        let report = ran_into(&RunError::Trap {
+            trap: "unreachable".into(),
+            stderr,
+        });
+        let (request, _, _) = report_request(&grant(), report);
+        let frame = cdn_transport::Frame {
+            header: to_header(&request).unwrap(),
+            body: Vec::new(),
+        };
+        let bytes = frame.encode().len();
+        assert!(bytes < 8 << 10, "a fail frame of {bytes} bytes");
+        let Request::Fail { message, .. } = request else {
+            panic!("not a fail")
+        };
+        assert!(message.len() <= cdn_proto::MAX_ERROR_TEXT);
     }
 }

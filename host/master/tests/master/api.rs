@@ -56,6 +56,18 @@ async fn register_query_duplicate_and_conflict() {
             .expect("same bytes again");
         assert_eq!(again.status, RegisterStatus::AlreadyRegistered);
 
+        // A source blob lost (to a crash, or by hand) is put back by the next registration of
+        // the same bytes, which is still `already_registered`.
+        let hash = ContentHash::of(&bytes);
+        let blob = m.data.join("blobs").join(hash.shard()).join(hash.to_hex());
+        std::fs::remove_file(&blob).expect("remove the source blob");
+        let (restored, _) =
+            call::<RegisterResponse>(&client, &register("cat.jpg"), bytes.clone())
+                .await
+                .expect("same bytes once more");
+        assert_eq!(restored.status, RegisterStatus::AlreadyRegistered);
+        assert!(m.has_blob(&bytes), "the source blob is back");
+
         let other = image(2, 5000);
         let (kind, message) = error_kind(&client, &register("cat.jpg"), other.clone()).await;
         assert_eq!(kind, "conflict");
@@ -92,14 +104,24 @@ async fn register_query_duplicate_and_conflict() {
         .await;
         assert_eq!(kind, "not_done");
 
-        let (list, _) = call::<ListResponse>(&client, &Request::List { status: None }, vec![])
-            .await
-            .expect("list");
+        let (list, _) = call::<ListResponse>(
+            &client,
+            &Request::List {
+                status: None,
+                limit: None,
+                after: None,
+            },
+            vec![],
+        )
+        .await
+        .expect("list");
         assert_eq!(list.images.len(), 1);
         let (list, _) = call::<ListResponse>(
             &client,
             &Request::List {
                 status: Some(Status::Done),
+                limit: None,
+                after: None,
             },
             vec![],
         )
@@ -158,9 +180,17 @@ async fn bad_ids_params_plugins_and_bodies_are_refused() {
         );
 
         // Nothing of the refused requests was registered.
-        let (list, _) = call::<ListResponse>(&client, &Request::List { status: None }, vec![])
-            .await
-            .expect("list");
+        let (list, _) = call::<ListResponse>(
+            &client,
+            &Request::List {
+                status: None,
+                limit: None,
+                after: None,
+            },
+            vec![],
+        )
+        .await
+        .expect("list");
         assert!(list.images.is_empty());
         client.close().await;
         m.serving.shutdown().await;
@@ -212,7 +242,11 @@ async fn roles_are_enforced() {
         assert!(message.contains("worker"), "{message}");
         for op in [
             Request::Query { id: "a".into() },
-            Request::List { status: None },
+            Request::List {
+                status: None,
+                limit: None,
+                after: None,
+            },
             Request::PluginAdd { name: "p".into() },
             Request::Stats,
         ] {
@@ -240,15 +274,24 @@ async fn roles_are_enforced() {
                 kind: "x".into(),
                 message: "y".into(),
                 retryable: true,
+                attempted: true,
             },
         ] {
             assert_eq!(error_kind(&client, &op, vec![1]).await.0, "forbidden");
         }
 
         // Nothing was registered by the worker.
-        let (list, _) = call::<ListResponse>(&client, &Request::List { status: None }, vec![])
-            .await
-            .expect("list");
+        let (list, _) = call::<ListResponse>(
+            &client,
+            &Request::List {
+                status: None,
+                limit: None,
+                after: None,
+            },
+            vec![],
+        )
+        .await
+        .expect("list");
         assert!(list.images.is_empty());
 
         // An unknown op is a bad request, whoever asks.

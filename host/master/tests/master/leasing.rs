@@ -1,5 +1,5 @@
 //! Leases over real QUIC: long poll, complete and fetch, stale completions after expiry,
-//! retryable and final failures, and a master restart.
+//! retryable and final failures, a master restart, and the cap on leases per worker.
 
 use crate::support::*;
 use cdn_certs::Role;
@@ -167,7 +167,10 @@ async fn stale_completion_after_expiry_is_refused() {
         let (second, _) = lease(&w2, 10_000).await.expect("second lease after expiry");
         assert_eq!(second.image_id, "a");
         assert!(second.token > first.token);
-        assert_eq!(second.attempt, 2);
+        assert_eq!(
+            second.attempt, 1,
+            "the first lease was never extended: no attempt spent"
+        );
         let view = query(&client, "a").await;
         assert_eq!(view.status, Status::Leased);
         assert_eq!(
@@ -211,6 +214,7 @@ fn fail(grant: &LeaseGrant, retryable: bool, message: &str) -> Request {
         kind: if retryable { "trap" } else { "plugin" }.into(),
         message: message.into(),
         retryable,
+        attempted: true,
     }
 }
 
@@ -427,6 +431,17 @@ async fn expiry_after_max_attempts_fails_the_image() {
             .await
             .expect("register");
         let (grant, _) = lease(&worker, 1000).await.expect("lease");
+        // The worker reports the plugin running (the attempt counts), then goes quiet.
+        call::<cdn_proto::ExtendResponse>(
+            &worker,
+            &Request::Extend {
+                image_id: grant.image_id.clone(),
+                token: grant.token,
+            },
+            vec![],
+        )
+        .await
+        .expect("extend");
         let failed = loop {
             let view = query(&client, "a").await;
             if view.status != Status::Leased {
@@ -484,6 +499,51 @@ async fn an_abandoned_poll_takes_no_work() {
         );
         assert!(started.elapsed() < Duration::from_secs(2));
         let _ = quitter;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_worker_at_its_lease_cap_waits_while_another_is_served() {
+    let certs = certs();
+    let data = tempfile::tempdir().unwrap();
+    bounded(async {
+        let config = MasterConfig {
+            max_leases_per_worker: 1,
+            ..MasterConfig::default()
+        };
+        let m = start(data.path(), certs.path(), config).await;
+        let client = connect(certs.path(), m.addr, Role::Client, None).await;
+        for (seed, id) in [(1, "a"), (2, "b")] {
+            call::<RegisterResponse>(&client, &register(id), image(seed, 100))
+                .await
+                .expect("register");
+        }
+        let w1 = connect(certs.path(), m.addr, Role::Worker, Some("w1")).await;
+        let w2 = connect(certs.path(), m.addr, Role::Worker, Some("w2")).await;
+        let (first, _) = lease(&w1, 1000).await.expect("w1's first lease");
+
+        // w1 holds its one lease: its next poll waits its whole time and gets nothing, although
+        // an image is pending...
+        let started = Instant::now();
+        assert!(lease(&w1, 600).await.is_none(), "w1 is at its cap of 1");
+        assert!(
+            started.elapsed() >= Duration::from_millis(500),
+            "the capped poll waited: {:?}",
+            started.elapsed()
+        );
+        // ...which another worker is given at once.
+        let (second, _) = lease(&w2, 1000).await.expect("w2 is served");
+        assert_ne!(second.image_id, first.image_id);
+
+        // Once w1's lease ends, w1 may lease again.
+        call::<FailResponse>(&w1, &fail(&first, true, "given back"), vec![])
+            .await
+            .expect("fail");
+        let (again, _) = lease(&w1, 1000).await.expect("w1 is served again");
+        assert_eq!(again.image_id, first.image_id);
+        client.close().await;
+        m.serving.shutdown().await;
     })
     .await;
 }
