@@ -453,7 +453,8 @@ fn a_client_of_another_ca_exits_1_with_one_clean_line() {
     assert!(r.stderr.starts_with("cdn: "), "{}", r.stderr);
     // That folder is an issuing one: `cdn` warns that the CA's key sits beside its certificate.
     assert!(
-        r.stderr.contains("ca.key is the CA's private key") && r.stderr.contains("cdn-certs bundle"),
+        r.stderr.contains("ca.key is the CA's private key")
+            && r.stderr.contains("cdn-certs bundle"),
         "{}",
         r.stderr
     );

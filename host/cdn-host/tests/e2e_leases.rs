@@ -153,10 +153,17 @@ fn a_plugin_sleeping_in_wasi_fails_at_the_workers_time_cap() {
     let c = Cluster::new();
     let _master = c.master(&["--max-attempts", "1", "--lease-ttl", "2s"]);
     let sleeper = c.file("sleeper.wasm", &hostile_plugins::sleeper());
-    c.cdn(&["plugin", "add", "sleeper", path_str(&sleeper)]).ok();
-    let img = c.file("a.jpg", &jpeg(64, 48, 1));
-    c.cdn(&["register", "asleep.jpg", path_str(&img), "--plugin", "sleeper"])
+    c.cdn(&["plugin", "add", "sleeper", path_str(&sleeper)])
         .ok();
+    let img = c.file("a.jpg", &jpeg(64, 48, 1));
+    c.cdn(&[
+        "register",
+        "asleep.jpg",
+        path_str(&img),
+        "--plugin",
+        "sleeper",
+    ])
+    .ok();
     let started = Instant::now();
     let _worker = c.worker("w1", 1, &["--plugin-time", "1s"]);
     let r = c.cdn(&["wait", "asleep.jpg", "--timeout", "60s"]);

@@ -295,13 +295,24 @@ fn a_crash_with_a_huge_message_fails_with_its_own_error_printed_safely() {
     let _worker = c.worker("w1", 1, &[]);
     let r = c.cdn(&["wait", "a.jpg", "--timeout", "60s"]);
     assert_eq!(r.code, Some(5), "{}", r.stderr);
-    assert!(r.stderr.contains("trap") && r.stderr.contains("boom"), "{}", r.stderr);
-    assert!(!r.stderr.contains('\x1b'), "escape characters reached the terminal");
+    assert!(
+        r.stderr.contains("trap") && r.stderr.contains("boom"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !r.stderr.contains('\x1b'),
+        "escape characters reached the terminal"
+    );
     let view = c.query("a.jpg");
     assert_eq!(view["last_error"]["kind"], "trap", "{view:#}");
     let message = view["last_error"]["message"].as_str().expect("a message");
     assert!(message.contains("boom"), "{message}");
-    assert!(message.len() <= cdn_proto::MAX_ERROR_TEXT, "{}", message.len());
+    assert!(
+        message.len() <= cdn_proto::MAX_ERROR_TEXT,
+        "{}",
+        message.len()
+    );
     let table = c.cdn(&["list"]).ok();
     assert!(!table.stdout.contains('\x1b'), "{}", table.stdout);
 }
@@ -326,9 +337,17 @@ fn a_thumbnail_plugin_set_by_a_client_survives_a_restart() {
     master.wait_exit(Duration::from_secs(10));
     drop(master);
     let mut master = c.master(&[]);
-    assert_eq!(c.cdn(&["plugin", "list", "--json"]).ok().json(), before, "{stamp_hash}");
+    assert_eq!(
+        c.cdn(&["plugin", "list", "--json"]).ok().json(),
+        before,
+        "{stamp_hash}"
+    );
     let again = c.cdn(&["register", "a.jpg", path_str(&img)]).ok();
-    assert!(again.stdout.contains("already registered"), "{}", again.stdout);
+    assert!(
+        again.stdout.contains("already registered"),
+        "{}",
+        again.stdout
+    );
 
     master.signal("TERM");
     master.wait_exit(Duration::from_secs(10));
@@ -346,7 +365,13 @@ fn a_thumbnail_plugin_set_by_a_client_survives_a_restart() {
 fn an_upload_cap_over_64_mib_is_refused_at_start() {
     let c = Cluster::new();
     let mut master = std::process::Command::new(bin("cdn-host"));
-    master.args(["master", "--certs", path_str(&c.certs()), "--max-upload-mib", "65"]);
+    master.args([
+        "master",
+        "--certs",
+        path_str(&c.certs()),
+        "--max-upload-mib",
+        "65",
+    ]);
     let r = run_bounded(master, BOUND);
     assert_eq!(r.code, Some(2), "{}", r.stderr);
     assert!(r.stderr.contains("--max-upload-mib"), "{}", r.stderr);

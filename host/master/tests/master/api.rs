@@ -61,10 +61,9 @@ async fn register_query_duplicate_and_conflict() {
         let hash = ContentHash::of(&bytes);
         let blob = m.data.join("blobs").join(hash.shard()).join(hash.to_hex());
         std::fs::remove_file(&blob).expect("remove the source blob");
-        let (restored, _) =
-            call::<RegisterResponse>(&client, &register("cat.jpg"), bytes.clone())
-                .await
-                .expect("same bytes once more");
+        let (restored, _) = call::<RegisterResponse>(&client, &register("cat.jpg"), bytes.clone())
+            .await
+            .expect("same bytes once more");
         assert_eq!(restored.status, RegisterStatus::AlreadyRegistered);
         assert!(m.has_blob(&bytes), "the source blob is back");
 
