@@ -2,11 +2,9 @@
 //! a real HTTP client (ureq; curl for HTTP/2), every route and error; `/metrics` parsed by a
 //! Prometheus text-format parser; signed sizes on demand made with `cdn url`; log formats.
 
-mod e2e_http_support;
-
+use crate::http_support::*;
 use cdn_proto::ContentHash;
 use cdn_testkit::*;
-use e2e_http_support::*;
 use std::process::Command;
 use std::time::Duration;
 
@@ -228,6 +226,15 @@ fn metrics_have_every_series_for_the_master_and_the_worker() {
     assert_eq!(value(&m, "cdn_workers_connected", &[]), 1.0);
     assert_eq!(value(&m, "cdn_queue_depth", &[]), 0.0);
     assert!(value(&m, "cdn_blob_bytes_stored", &[]) > 0.0);
+    // At least the 3 registrations, 3 leases, 2 completions and 1 failure, in no more commits
+    // than writes.
+    let writes = value(&m, "cdn_registry_writes", &[]);
+    let commits = value(&m, "cdn_registry_commits", &[]);
+    assert!(writes >= 9.0, "{writes}");
+    assert!(
+        commits >= 1.0 && commits <= writes,
+        "{commits} commits, {writes} writes"
+    );
     assert_eq!(
         value(
             &m,

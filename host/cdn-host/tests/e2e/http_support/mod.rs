@@ -1,4 +1,4 @@
-//! Shared by the `e2e_http*` tests: a master with its HTTP side on a free loopback port, and a
+//! Shared by the `http*` tests: a master with its HTTP side on a free loopback port, and a
 //! real HTTP client (ureq) that reports every status instead of failing on 4xx/5xx.
 
 #![allow(dead_code)]

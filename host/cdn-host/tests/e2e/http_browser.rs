@@ -3,10 +3,8 @@
 //! must show the counts and the workers, and every image of its grid must actually load
 //! (`naturalWidth` > 0).
 
-mod e2e_http_support;
-
+use crate::http_support::*;
 use cdn_testkit::*;
-use e2e_http_support::*;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Command;
