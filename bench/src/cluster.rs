@@ -3,11 +3,11 @@
 //! UDP port, readiness = `cdn stats` answers. Every process is killed and reaped when the
 //! `Cluster` drops, also on error.
 
+use crate::net::{free_tcp_port, free_udp_port, http_get};
 use crate::proc_stats::{self, Cpu};
 use crate::procs::{run_bounded, sibling_binary, Proc};
 use anyhow::{bail, Context, Result};
 use std::ffi::OsStr;
-use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -53,6 +53,8 @@ impl Setup {
 pub struct Cluster<'a> {
     setup: &'a Setup,
     addr: String,
+    /// The master's HTTP side (for `/metrics`).
+    http: String,
     data: PathBuf,
     // Dropped (killed) before the master.
     workers: Vec<Proc>,
@@ -66,10 +68,11 @@ impl<'a> Cluster<'a> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let data = dir.join("data");
         let addr = format!("127.0.0.1:{}", free_udp_port()?);
+        let http = format!("127.0.0.1:{}", free_tcp_port()?);
         let mut command = Command::new(&setup.host);
         command
             .arg("master")
-            .args(["--listen", &addr])
+            .args(["--listen", &addr, "--http", &http])
             .arg("--certs")
             .arg(&setup.certs)
             .arg("--data")
@@ -79,6 +82,7 @@ impl<'a> Cluster<'a> {
         let mut cluster = Cluster {
             setup,
             addr,
+            http,
             data,
             workers: Vec::new(),
             master,
@@ -102,6 +106,25 @@ impl<'a> Cluster<'a> {
         }
         cluster.wait_workers()?;
         Ok(cluster)
+    }
+
+    /// The registry's writes and commits so far (from the master's `/metrics`).
+    pub fn registry_commits(&self) -> Result<(u64, u64)> {
+        let (status, body) = http_get(&self.http, "/metrics")?;
+        if status != 200 {
+            bail!("GET /metrics answered {status}");
+        }
+        let text = String::from_utf8_lossy(&body);
+        let value = |name: &str| {
+            text.lines()
+                .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .with_context(|| format!("no {name} in /metrics"))
+        };
+        Ok((
+            value("cdn_registry_writes")?,
+            value("cdn_registry_commits")?,
+        ))
     }
 
     /// Polls `cdn stats` until it answers (bounded).
@@ -238,11 +261,6 @@ impl<'a> Cluster<'a> {
 }
 
 /// A port on 127.0.0.1 that was free a moment ago.
-fn free_udp_port() -> Result<u16> {
-    let socket = UdpSocket::bind("127.0.0.1:0").context("binding a UDP port")?;
-    Ok(socket.local_addr().context("reading a UDP port")?.port())
-}
-
 /// Unix time in milliseconds (the registry's clock: the master runs on this machine).
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

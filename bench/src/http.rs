@@ -3,11 +3,10 @@
 //! `wrk` with the same settings in the same run. Target: at least 0.5x nginx. When `wrk` or
 //! `nginx` is not installed, the section says so and the run goes on.
 
+use crate::net::{free_tcp_port, free_udp_port, http_get};
 use crate::procs::{run_bounded, sibling_binary, Proc};
 use crate::report::{times, Report};
 use anyhow::{bail, Context, Result};
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -197,35 +196,4 @@ fn wrk_rps(wrk: &Path, url: &str) -> Result<f64> {
         .find_map(|l| l.strip_prefix("Requests/sec:"))
         .and_then(|v| v.trim().parse().ok())
         .with_context(|| format!("no Requests/sec in wrk's output:\n{text}"))
-}
-
-/// A plain HTTP/1.1 GET: the status code and the body.
-fn http_get(addr: &str, path: &str) -> Result<(u16, Vec<u8>)> {
-    let mut stream = TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response)?;
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .context("no end of headers")?;
-    let head = String::from_utf8_lossy(&response[..split]);
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .context("no status code")?;
-    Ok((status, response[split + 4..].to_vec()))
-}
-
-fn free_tcp_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-fn free_udp_port() -> Result<u16> {
-    Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
 }

@@ -18,6 +18,7 @@ mod instantiate;
 mod local_runners;
 mod measure;
 mod memory;
+mod net;
 mod per_image;
 mod proc_stats;
 mod procs;

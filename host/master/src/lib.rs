@@ -6,7 +6,7 @@
 //!
 //! - Durable state: the rule for image ids ([`ids`]), the content-addressed store for image,
 //!   thumbnail and plugin bytes ([`blobs`]), and the SQLite registry of images, leases with
-//!   fencing tokens, and plugins ([`registry`]).
+//!   fencing tokens, and plugins ([`registry`]), whose writes share commits ([`group_commit`]).
 //! - Serving: [`Master`] opens the state and serves the `cdn-proto` protocol over
 //!   `cdn-transport` (QUIC, mutual TLS); [`handler`] authorises each request by the role in the
 //!   peer's certificate and dispatches it to [`ops`] (client requests) or [`leasing`] (worker
@@ -16,6 +16,7 @@
 
 pub mod blobs;
 mod errors;
+pub mod group_commit;
 mod handler;
 pub mod http;
 pub mod ids;
@@ -29,11 +30,11 @@ mod views;
 mod workers;
 
 pub use blobs::{BlobError, BlobStore};
+/// The transport's per-peer caps, as [`MasterConfig::server_limits`] takes them.
+pub use cdn_transport::ServerLimits;
 pub use errors::MasterError;
 pub use handler::MasterHandler;
 pub use http::{HttpConfig, HttpServing};
 pub use ids::{validate_id, IdError, ImageId};
 pub use registry::{Lease, Registered, Registry, RegistryError, ThumbInfo};
 pub use server::{Master, MasterConfig, Serving, DEFAULT_MAX_LEASES_PER_WORKER, MAX_UPLOAD};
-/// The transport's per-peer caps, as [`MasterConfig::server_limits`] takes them.
-pub use cdn_transport::ServerLimits;

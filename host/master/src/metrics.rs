@@ -5,6 +5,7 @@
 //! registry (images by status, queue depth, connected workers, blob bytes) are set when the
 //! metrics are scraped, so they are never out of step with the database.
 
+use crate::group_commit::CommitStats;
 use crate::registry::Registry as ImageRegistry;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -52,6 +53,8 @@ pub(crate) struct Metrics {
     workers_connected: Gauge,
     queue_depth: Gauge,
     blob_bytes: Gauge,
+    registry_writes: Gauge,
+    registry_commits: Gauge,
     http_requests: Family<HttpLabels, Counter>,
     leased_at: Mutex<HashMap<u64, Instant>>,
 }
@@ -75,6 +78,8 @@ impl Metrics {
             workers_connected: Gauge::default(),
             queue_depth: Gauge::default(),
             blob_bytes: Gauge::default(),
+            registry_writes: Gauge::default(),
+            registry_commits: Gauge::default(),
             http_requests: Family::default(),
             leased_at: Mutex::new(HashMap::new()),
             registry: Registry::default(),
@@ -143,6 +148,16 @@ impl Metrics {
             "cdn_blob_bytes_stored",
             "Bytes in the blob store (images, thumbnails, plugins)",
             m.blob_bytes.clone(),
+        );
+        registry.register(
+            "cdn_registry_writes",
+            "Registry writes committed since the master started",
+            m.registry_writes.clone(),
+        );
+        registry.register(
+            "cdn_registry_commits",
+            "Registry commits (one WAL fsync each) since the master started; writes/commits is the group-commit batching",
+            m.registry_commits.clone(),
         );
         registry.register(
             "cdn_http_requests",
@@ -216,7 +231,13 @@ impl Metrics {
     }
 
     /// The registry-mirroring gauges, set just before encoding.
-    pub fn set_state(&self, counts: &cdn_proto::Counts, workers: u64, blob_bytes: u64) {
+    pub fn set_state(
+        &self,
+        counts: &cdn_proto::Counts,
+        workers: u64,
+        blob_bytes: u64,
+        commits: CommitStats,
+    ) {
         for (status, n) in [
             ("pending", counts.pending),
             ("leased", counts.leased),
@@ -230,6 +251,8 @@ impl Metrics {
         self.queue_depth.set(clamp(counts.pending));
         self.workers_connected.set(clamp(workers));
         self.blob_bytes.set(clamp(blob_bytes));
+        self.registry_writes.set(clamp(commits.writes));
+        self.registry_commits.set(clamp(commits.commits));
     }
 
     /// The OpenMetrics text of every series.
@@ -262,6 +285,10 @@ mod tests {
             },
             1,
             10,
+            CommitStats {
+                writes: 6,
+                commits: 2,
+            },
         );
         let text = m.encode().unwrap();
         for line in [
@@ -273,6 +300,8 @@ mod tests {
             "cdn_queue_depth 2",
             "cdn_workers_connected 1",
             "cdn_blob_bytes_stored 10",
+            "cdn_registry_writes 6",
+            "cdn_registry_commits 2",
         ] {
             assert!(text.contains(line), "{line} missing from\n{text}");
         }

@@ -1,14 +1,17 @@
 //! The master's registry in SQLite: images, their leases, and the plugins it knows.
 //!
-//! One `Connection` behind a `Mutex`; WAL mode with `synchronous=FULL`, so a committed
-//! transaction survives a crash or power loss. Every operation is one transaction. Time is
-//! passed in (`now_ms`, unix milliseconds) so callers and tests control it.
+//! WAL mode with `synchronous=FULL`, so a committed transaction survives a crash or power loss.
+//! Two connections: writes go through [`GroupCommit`] (each write one savepoint; writes that
+//! arrive together share one transaction and one fsync, and none returns before its commit);
+//! reads use a connection of their own, so they see only committed state. Time is passed in
+//! (`now_ms`, unix milliseconds) so callers and tests control it.
 //!
 //! Leases follow the trusted queues (SQS, Temporal, Kleppmann's fencing): each lease gets a new
 //! fencing token from a counter persisted in `meta` in the same transaction, so tokens grow also
 //! across restarts; `extend`, `complete` and `fail` are accepted only from the current lease
 //! (status `leased`, same token, deadline not passed). A lease is expired once `now > deadline`.
 
+use crate::group_commit::{CommitError, CommitStats, GroupCommit};
 use crate::ids::{validate_id, IdError, ImageId};
 use cdn_common::{BadHash, ContentHash};
 use cdn_proto::{ErrorView, ImageView, LeaseView, Params, PluginInfo, SourceView, ThumbnailView};
@@ -106,6 +109,8 @@ pub enum RegistryError {
     SchemaVersion { path: String, found: i64 },
     #[error("registry lock poisoned (a thread panicked while holding it)")]
     Poisoned,
+    #[error("registry database: {0}")]
+    Commit(#[from] CommitError),
 }
 
 trait Ctx<T> {
@@ -270,7 +275,8 @@ fn canonical_params(params_json: &str) -> Result<String, RegistryError> {
 /// The registry. `Sync`: share it behind an `Arc`.
 #[derive(Debug)]
 pub struct Registry {
-    conn: Mutex<Connection>,
+    writer: GroupCommit,
+    reader: Mutex<Connection>,
 }
 
 impl Registry {
@@ -313,28 +319,36 @@ impl Registry {
             });
         }
         tx.commit().ctx("creating schema")?;
+        let reader = Connection::open(path).ctx("opening the read connection")?;
+        reader
+            .pragma_update(None, "query_only", true)
+            .ctx("making the read connection read-only")?;
+        reader
+            .busy_timeout(std::time::Duration::from_secs(10))
+            .ctx("setting busy timeout")?;
         Ok(Self {
-            conn: Mutex::new(conn),
+            writer: GroupCommit::new(conn),
+            reader: Mutex::new(reader),
         })
     }
 
+    /// The read connection: it sees committed state only.
     fn lock(&self) -> Result<MutexGuard<'_, Connection>, RegistryError> {
-        self.conn.lock().map_err(|_| RegistryError::Poisoned)
+        self.reader.lock().map_err(|_| RegistryError::Poisoned)
     }
 
-    /// Runs `f` in one immediate (write-locking) transaction, committing when it returns `Ok`.
+    /// Runs `f` as one write (a savepoint, rolled back if `f` fails) and returns once the
+    /// transaction holding it is committed, with other writes that arrived meanwhile.
     fn write<T>(
         &self,
-        context: &'static str,
-        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, RegistryError>,
+        f: impl FnOnce(&Connection) -> Result<T, RegistryError>,
     ) -> Result<T, RegistryError> {
-        let mut conn = self.lock()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .ctx(context)?;
-        let out = f(&tx)?;
-        tx.commit().ctx(context)?;
-        Ok(out)
+        self.writer.write(f)
+    }
+
+    /// Writes and commits (fsyncs) since open: writes per commit is the batching achieved.
+    pub fn commit_stats(&self) -> CommitStats {
+        self.writer.stats()
     }
 
     /// Registers an image as `pending`. Durable when this returns.
@@ -352,7 +366,7 @@ impl Registry {
         check_id("image id", id)?;
         check_id("plugin name", plugin_name)?;
         let params = canonical_params(params_json)?;
-        self.write("registering", |tx| {
+        self.write(|tx| {
             let existing = tx
                 .query_row(
                     "SELECT source_blob, params_json, plugin_name, plugin_hash
@@ -414,7 +428,7 @@ impl Registry {
         now_ms: i64,
     ) -> Result<Option<Lease>, RegistryError> {
         check_id("worker name", worker)?;
-        self.write("leasing", |tx| {
+        self.write(|tx| {
             let next = tx
                 .query_row(
                     "SELECT id FROM images WHERE status = 'pending'
@@ -472,7 +486,7 @@ impl Registry {
         ttl_ms: i64,
         now_ms: i64,
     ) -> Result<i64, RegistryError> {
-        self.write("extending a lease", |tx| {
+        self.write(|tx| {
             check_current_lease(tx, image_id, token, None, now_ms)?;
             let deadline = now_ms.saturating_add(ttl_ms);
             tx.execute(
@@ -497,7 +511,7 @@ impl Registry {
         now_ms: i64,
     ) -> Result<(), RegistryError> {
         check_id("worker name", worker)?;
-        self.write("completing", |tx| {
+        self.write(|tx| {
             check_current_lease(tx, image_id, token, None, now_ms)?;
             tx.execute(
                 "UPDATE images SET status = 'done', lease_id = NULL, fencing_token = NULL,
@@ -541,7 +555,7 @@ impl Registry {
     ) -> Result<Status, RegistryError> {
         let kind = cdn_proto::error_text(kind);
         let message = cdn_proto::error_text(message);
-        self.write("recording a failure", |tx| {
+        self.write(|tx| {
             let before = check_current_lease(tx, image_id, token, None, now_ms)?;
             let ran = lease_ran(tx, image_id)?;
             let attempts = match (attempted, ran) {
@@ -579,7 +593,7 @@ impl Registry {
         token: u64,
         now_ms: i64,
     ) -> Result<bool, RegistryError> {
-        self.write("releasing an undelivered lease", |tx| {
+        self.write(|tx| {
             let current: Option<i64> = tx
                 .query_row(
                     "SELECT fencing_token FROM images WHERE id = ?1 AND status = 'leased'
@@ -612,7 +626,7 @@ impl Registry {
         all_failed: bool,
         now_ms: i64,
     ) -> Result<(Vec<String>, Vec<(String, String)>), RegistryError> {
-        self.write("re-queueing failed images", |tx| {
+        self.write(|tx| {
             let mut targets: Vec<String> = ids.to_vec();
             if all_failed {
                 let mut stmt = tx
@@ -674,7 +688,7 @@ impl Registry {
     /// the image has had `max_attempts` attempts. A lease whose worker never reported the plugin
     /// running spent no attempt. Returns the ids it touched.
     pub fn expire(&self, now_ms: i64, max_attempts: u32) -> Result<Vec<ImageId>, RegistryError> {
-        self.write("expiring leases", |tx| {
+        self.write(|tx| {
             let expired = leased_rows(tx, Some(now_ms))?;
             for (id, attempts, ran) in &expired {
                 let (status, message) = if !ran {
@@ -710,7 +724,7 @@ impl Registry {
     /// At start: every `leased` image goes back to `pending` (its worker may be gone; a late
     /// completion is refused by the token check). Returns the ids it touched.
     pub fn recover(&self, now_ms: i64) -> Result<Vec<ImageId>, RegistryError> {
-        self.write("recovering leases", |tx| {
+        self.write(|tx| {
             let leased = leased_rows(tx, None)?;
             for (id, attempts, ran) in &leased {
                 // A restart is the master's doing, not the image's: the attempt is given back.
@@ -792,6 +806,23 @@ impl Registry {
         Ok((page.into_iter().map(|(v, _)| v).collect(), next))
     }
 
+    /// The `limit` images in `status` that changed last (finished, else updated), newest first:
+    /// what the status page shows, without reading the whole registry.
+    pub fn recent(&self, status: Status, limit: u32) -> Result<Vec<ImageView>, RegistryError> {
+        let conn = self.lock()?;
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT {COLUMNS} FROM images WHERE status = ?1
+                 ORDER BY COALESCE(finished_at, updated_at) DESC, rowid DESC LIMIT ?2"
+            ))
+            .ctx("listing recent images")?;
+        let rows = stmt
+            .query_map(params![status.as_str(), i64::from(limit)], view_from_row)
+            .ctx("listing recent images")?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .ctx("listing recent images")
+    }
+
     pub fn counts(&self) -> Result<Counts, RegistryError> {
         let conn = self.lock()?;
         let mut stmt = conn
@@ -821,7 +852,7 @@ impl Registry {
         now_ms: i64,
     ) -> Result<(), RegistryError> {
         check_id("plugin name", name)?;
-        self.write("adding a plugin", |tx| {
+        self.write(|tx| {
             tx.execute(
                 "INSERT INTO plugins (name, hash, added_at) VALUES (?1, ?2, ?3)
                  ON CONFLICT (name) DO UPDATE SET hash = excluded.hash, added_at = excluded.added_at",
@@ -871,7 +902,7 @@ impl Registry {
 }
 
 /// Increments and returns the persisted fencing-token counter (inside the caller's transaction).
-fn next_token(tx: &rusqlite::Transaction<'_>) -> Result<u64, RegistryError> {
+fn next_token(tx: &Connection) -> Result<u64, RegistryError> {
     tx.query_row(
         "UPDATE meta SET value = value + 1 WHERE key = 'fencing_token' RETURNING value",
         [],
@@ -934,7 +965,7 @@ fn check_current_lease(
 /// The `leased` images (only those whose deadline is before `expired_at`, if given) with their
 /// attempts and whether the lease spent one.
 fn leased_rows(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Connection,
     expired_at: Option<i64>,
 ) -> Result<Vec<(ImageId, u32, bool)>, RegistryError> {
     let mut stmt = tx
@@ -958,7 +989,7 @@ fn leased_rows(
 }
 
 /// Whether the current lease of `image_id` has spent its attempt.
-fn lease_ran(tx: &rusqlite::Transaction<'_>, image_id: &str) -> Result<bool, RegistryError> {
+fn lease_ran(tx: &Connection, image_id: &str) -> Result<bool, RegistryError> {
     tx.query_row(
         "SELECT lease_ran FROM images WHERE id = ?1",
         [image_id],
@@ -968,11 +999,7 @@ fn lease_ran(tx: &rusqlite::Transaction<'_>, image_id: &str) -> Result<bool, Reg
     .map(|v| v != 0)
 }
 
-fn set_attempts(
-    tx: &rusqlite::Transaction<'_>,
-    image_id: &str,
-    attempts: u32,
-) -> Result<(), RegistryError> {
+fn set_attempts(tx: &Connection, image_id: &str, attempts: u32) -> Result<(), RegistryError> {
     tx.execute(
         "UPDATE images SET attempts = ?2 WHERE id = ?1",
         params![image_id, attempts],
@@ -983,7 +1010,7 @@ fn set_attempts(
 
 /// Ends a lease: the image becomes `status` (pending or failed) with this last error.
 fn release(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Connection,
     image_id: &str,
     status: Status,
     kind: &str,

@@ -611,3 +611,81 @@ fn database_file_is_wal_checked_and_versioned() {
         Err(RegistryError::SchemaVersion { found: 99, .. })
     ));
 }
+
+/// Group commit: writes from many threads at once share commits (one fsync for several), a
+/// write that fails inside a batch takes nothing of the others with it, and no write returns
+/// before the commit that holds it: a connection of its own, which sees only committed rows,
+/// finds each registration as soon as `register` has returned.
+#[test]
+fn concurrent_writes_share_commits_and_return_only_once_committed() {
+    const THREADS: usize = 8;
+    const EACH: usize = 40;
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(dir.path());
+    let r = Arc::new(Registry::open(&path).unwrap());
+    let handles: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let r = r.clone();
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let observer = rusqlite::Connection::open(&path).expect("observer connection");
+                for i in 0..EACH {
+                    let id = format!("t{t}-{i}");
+                    assert_eq!(reg(&r, &id, &id, 1), Registered::New);
+                    let seen: i64 = observer
+                        .query_row("SELECT COUNT(*) FROM images WHERE id = ?1", [&id], |row| {
+                            row.get(0)
+                        })
+                        .expect("observer query");
+                    assert_eq!(seen, 1, "{id} returned before it was committed");
+                    // A write that fails (no such lease) in the middle of the others' batches.
+                    let refused = r.extend(&id, 999_999, TTL, 2);
+                    assert!(
+                        matches!(refused, Err(RegistryError::Stale { .. })),
+                        "{refused:?}"
+                    );
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().expect("a writer thread panicked");
+    }
+    let stats = r.commit_stats();
+    assert_eq!(stats.writes, (THREADS * EACH) as u64, "{stats:?}");
+    assert!(
+        stats.commits < stats.writes,
+        "{} writers at once never shared a commit: {stats:?}",
+        THREADS
+    );
+    assert_eq!(r.list(None).unwrap().len(), THREADS * EACH);
+    // Reopened (a restart): every acknowledged registration is there.
+    drop(r);
+    let again = Registry::open(&path).unwrap();
+    assert_eq!(again.list(None).unwrap().len(), THREADS * EACH);
+}
+
+/// The status page's query: the images of one status that finished last, newest first, at
+/// most `limit` of them.
+#[test]
+fn recent_images_are_the_last_finished_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Registry::open(db(dir.path())).unwrap();
+    for (i, id) in ["a", "b", "c"].iter().enumerate() {
+        reg(&r, id, id, i as i64 + 1);
+    }
+    // Leased in registration order (a, b, c), finished in the order c, a, b.
+    let leases: Vec<_> = (0..3)
+        .map(|_| r.lease("w1", TTL, 10).unwrap().expect("a pending image"))
+        .collect();
+    for (lease, at) in leases.iter().zip([20, 30, 10]) {
+        r.complete(lease.image_id.as_str(), lease.token, &thumb("t"), "w1", at)
+            .unwrap();
+    }
+    let ids = |views: Vec<cdn_proto::ImageView>| -> Vec<String> {
+        views.into_iter().map(|v| v.id.to_string()).collect()
+    };
+    assert_eq!(ids(r.recent(Status::Done, 10).unwrap()), ["b", "a", "c"]);
+    assert_eq!(ids(r.recent(Status::Done, 2).unwrap()), ["b", "a"]);
+    assert!(r.recent(Status::Failed, 10).unwrap().is_empty());
+}

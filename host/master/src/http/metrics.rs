@@ -73,7 +73,8 @@ pub(crate) async fn metrics(State(http): State<Shared>) -> Response {
         Err(e) => return reply::op_error(e),
     };
     let metrics = &http.state.metrics;
-    metrics.set_state(&counts, http.state.workers.count(), blob_bytes);
+    let commits = http.state.registry.commit_stats();
+    metrics.set_state(&counts, http.state.workers.count(), blob_bytes, commits);
     match metrics.encode() {
         Ok(text) => (
             [(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))],
