@@ -2,18 +2,15 @@
 //! [--base URL]`: prints a signed URL of another size of image ID, for the master's HTTP side
 //! (`cdn-host master --http ADDR --url-key-file FILE`), which makes that size on demand.
 //!
-//! The signature is what the master checks (`cdn_master::http::signing`): the lowercase hex
-//! HMAC-SHA256, under the key file's bytes, of `PATH?QUERY`, where PATH is
-//! `/v1/images/{id}/thumbnail` and QUERY the parameters other than `sig`, `name=value` sorted by
-//! name and joined by `&`. The URL carries them in that order, then `&sig=HEX`. Nothing is
-//! sent to the master: this only computes.
+//! The signature is made by `cdn_common::url_signing`, the code the master verifies with: the
+//! lowercase hex HMAC-SHA256, under the key file's bytes, of `PATH?QUERY` with the parameters
+//! sorted by name. Nothing is sent to the master: this only computes.
 
 use crate::exit::Exit;
 use anyhow::Context;
+use cdn_common::url_signing::signed_path_and_query;
 use cdn_params::{Fit, Format};
 use clap::Args;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use std::path::PathBuf;
 
 /// `cdn url`.
@@ -66,25 +63,6 @@ fn pairs(args: &UrlArgs) -> Vec<(&'static str, String)> {
     pairs
 }
 
-/// `path?query` signed under `key`: the full path and query with `&sig=HEX` (or `?sig=HEX`).
-pub fn signed_path_and_query(key: &[u8], id: &str, pairs: &[(&str, String)]) -> String {
-    let path = format!("/v1/images/{id}/thumbnail");
-    let query: Vec<String> = pairs.iter().map(|(n, v)| format!("{n}={v}")).collect();
-    let query = query.join("&");
-    let message = format!("{path}?{query}");
-    let mut mac = match Hmac::<Sha256>::new_from_slice(key) {
-        Ok(mac) => mac,
-        Err(_) => unreachable!("HMAC accepts keys of every length"),
-    };
-    mac.update(message.as_bytes());
-    let sig = hex::encode(mac.finalize().into_bytes());
-    if query.is_empty() {
-        format!("{path}?sig={sig}")
-    } else {
-        format!("{path}?{query}&sig={sig}")
-    }
-}
-
 pub fn run(args: UrlArgs) -> anyhow::Result<Exit> {
     cdn_common::name::check(&args.id, 128).with_context(|| format!("image id {:?}", args.id))?;
     let key = std::fs::read(&args.url_key_file)
@@ -107,22 +85,6 @@ pub fn run(args: UrlArgs) -> anyhow::Result<Exit> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The vector of the master's signing tests: both sides sign alike.
-    #[test]
-    fn the_masters_known_vector() {
-        let pairs = vec![
-            ("fit", "cover".to_string()),
-            ("format", "png".to_string()),
-            ("h", "128".to_string()),
-            ("w", "128".to_string()),
-        ];
-        assert_eq!(
-            signed_path_and_query(b"secret", "cat.jpg", &pairs),
-            "/v1/images/cat.jpg/thumbnail?fit=cover&format=png&h=128&w=128\
-             &sig=0a9dab81ca8c60e13b53a39546784bc34cfffb5923f82c53ed813ce030245bf1"
-        );
-    }
 
     #[test]
     fn parameters_come_in_canonical_order() {

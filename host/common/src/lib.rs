@@ -8,6 +8,8 @@
 //!   codes unless stderr is a terminal, or JSON lines).
 //! - [`atomic`]: writing a file so that readers (and a crash) see the old file or the whole new
 //!   one, never half of it.
+//! - [`url_signing`]: the HMAC signature of an HTTP thumbnail URL (the master verifies, `cdn url`
+//!   signs).
 //!
 //! No wasmtime, no network, no database: the client, the certificate tool, the runtime, the
 //! master and the worker all depend on it.
@@ -18,6 +20,7 @@ mod hash;
 #[cfg(feature = "logging")]
 pub mod logging;
 pub mod name;
+pub mod url_signing;
 
 pub use atomic::{write_atomic, AtomicFile, WriteError};
 pub use clock::now_ms;

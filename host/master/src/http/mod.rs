@@ -3,7 +3,7 @@
 //! | route | what |
 //! | --- | --- |
 //! | `GET`/`HEAD /v1/images/{id}/thumbnail` | the thumbnail, with a strong `ETag` (its SHA-256) and an immutable cache; `If-None-Match` answers 304 ([`thumbnails`]) |
-//! | `GET /v1/images/{id}/thumbnail?w=..&h=..&fit=..&format=..&quality=..&sig=..` | another size, made on demand by the workers ([`variants`]), allowed by an HMAC signature ([`signing`]) or the `--http-sizes` allow-list |
+//! | `GET /v1/images/{id}/thumbnail?w=..&h=..&fit=..&format=..&quality=..&sig=..` | another size, made on demand by the workers ([`variants`]), allowed by an HMAC signature (`cdn_common::url_signing`) or the `--http-sizes` allow-list |
 //! | `GET /v1/images/{id}` | the image as JSON (what `cdn query` prints) |
 //! | `GET /healthz`, `GET /readyz` | the process answers; the registry and blob store can be read ([`health`]) |
 //! | `GET /metrics` | Prometheus (OpenMetrics text) ([`metrics`]) |
@@ -16,7 +16,6 @@ mod hot;
 mod metrics;
 mod reply;
 mod router;
-pub mod signing;
 mod status_page;
 mod thumbnails;
 pub mod variants;

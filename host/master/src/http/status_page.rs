@@ -12,8 +12,8 @@ use std::fmt::Write;
 use std::time::Duration;
 
 /// Thumbnails in the grid, failures listed.
-const LATEST: usize = 24;
-const FAILURES: usize = 10;
+const LATEST: u32 = 24;
+const FAILURES: u32 = 10;
 
 struct Page {
     counts: Counts,
@@ -25,12 +25,8 @@ struct Page {
 pub(crate) async fn page(State(http): State<Shared>) -> Response {
     let gathered = blocking(&http.state, |s| {
         let counts = s.registry.counts()?;
-        let mut failures = s.registry.list(Some(Status::Failed))?;
-        failures.sort_by_key(|v| std::cmp::Reverse(v.updated_ms));
-        failures.truncate(FAILURES);
-        let mut latest = s.registry.list(Some(Status::Done))?;
-        latest.sort_by_key(|v| std::cmp::Reverse(v.finished_ms));
-        latest.truncate(LATEST);
+        let failures = s.registry.recent(Status::Failed, FAILURES)?;
+        let latest = s.registry.recent(Status::Done, LATEST)?;
         Ok(Page {
             counts,
             workers: s.workers.snapshot(),

@@ -9,16 +9,17 @@
 //! The first request registers it and waits up to `--variant-wait` for it (then 202 with
 //! `Retry-After`); later ones are served like any thumbnail.
 //!
-//! Who may ask: a URL whose `sig` verifies under `--url-key-file` ([`super::signing`]), or,
+//! Who may ask: a URL whose `sig` verifies under `--url-key-file` (`cdn_common::url_signing`), or,
 //! unsigned, a `w`x`h` in the `--http-sizes` allow-list (fit and format free, quality not
 //! settable). Anything else is 403.
 
-use super::{reply, signing, thumbnails, Http};
+use super::{reply, thumbnails, Http};
 use crate::ids::{validate_id, MAX_ID_LEN};
 use crate::registry::Registered;
 use crate::state::{blocking, now_ms};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use cdn_common::url_signing as signing;
 use cdn_common::ContentHash;
 use cdn_proto::{kind, Fit, Format, ImageView, Params, Status};
 use std::time::Duration;
@@ -127,7 +128,7 @@ fn authorise(http: &Http, id: &str, q: &VariantQuery<'_>, params: &Params) -> Re
                 "signed URLs are not accepted here (the master has no --url-key-file)".into(),
             );
         };
-        let message = signing::canonical(&format!("/v1/images/{id}/thumbnail"), &q.pairs);
+        let message = signing::canonical(&signing::thumbnail_path(&id), &q.pairs);
         return if signing::verify(key, &message, sig) {
             Ok(())
         } else {
