@@ -168,7 +168,7 @@ impl LimitArgs {
     }
 
     /// The same flags, for a worker process's command line (read back exactly).
-    pub fn to_args(&self) -> Vec<String> {
+    pub fn to_args(self) -> Vec<String> {
         vec![
             "--plugin-time".to_string(),
             humantime::format_duration(self.plugin_time).to_string(),

@@ -173,7 +173,11 @@ impl Demo {
         let path = format!("/v1/images/{id}/thumbnail");
         println!("\nstatus page:  http://{}/", self.http_addr);
         println!("a thumbnail:  http://{}{path}", self.http_addr);
-        let (status, headers, body) = http_get(&self.http_addr, &path)?;
+        let HttpAnswer {
+            status,
+            headers,
+            body,
+        } = http_get(&self.http_addr, &path)?;
         let header = |name: &str| {
             headers
                 .iter()
@@ -187,11 +191,7 @@ impl Demo {
             header("etag"),
             header("cache-control")
         );
-        if !status
-            .split_whitespace()
-            .nth(1)
-            .is_some_and(|code| code == "200")
-        {
+        if status.split_whitespace().nth(1) != Some("200") {
             bail!("the thumbnail URL answered {status}");
         }
         Ok(())
@@ -391,9 +391,17 @@ fn thumb_name(id: &str) -> String {
     }
 }
 
+/// What [`http_get`] read.
+struct HttpAnswer {
+    /// The status line (`HTTP/1.1 200 OK`).
+    status: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
 /// A plain HTTP/1.1 GET over a TCP stream: the status line, the headers and the body (the
 /// server closes the connection after it, as asked).
-fn http_get(addr: &str, path: &str) -> Result<(String, Vec<(String, String)>, Vec<u8>)> {
+fn http_get(addr: &str, path: &str) -> Result<HttpAnswer> {
     let mut stream =
         TcpStream::connect(addr).with_context(|| format!("cannot connect to {addr}"))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
@@ -416,7 +424,11 @@ fn http_get(addr: &str, path: &str) -> Result<(String, Vec<(String, String)>, Ve
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
         .collect();
-    Ok((status, headers, response[split + 4..].to_vec()))
+    Ok(HttpAnswer {
+        status,
+        headers,
+        body: response[split + 4..].to_vec(),
+    })
 }
 
 fn free_tcp_port() -> Result<u16> {

@@ -272,6 +272,13 @@ fn canonical_params(params_json: &str) -> Result<String, RegistryError> {
     serde_json::to_string(&value).map_err(RegistryError::InvalidParams)
 }
 
+/// What [`Registry::retry`] did: the ids put back to `pending`, and `(id, why not)` for the
+/// others.
+pub type Retried = (Vec<String>, Vec<(String, String)>);
+
+/// Where a page of [`Registry::list_page`] ends: the last image's `(created_at, rowid)`.
+pub type ListCursor = (i64, i64);
+
 /// The registry. `Sync`: share it behind an `Arc`.
 #[derive(Debug)]
 pub struct Registry {
@@ -625,7 +632,7 @@ impl Registry {
         ids: &[String],
         all_failed: bool,
         now_ms: i64,
-    ) -> Result<(Vec<String>, Vec<(String, String)>), RegistryError> {
+    ) -> Result<Retried, RegistryError> {
         self.write(|tx| {
             let mut targets: Vec<String> = ids.to_vec();
             if all_failed {
@@ -767,9 +774,9 @@ impl Registry {
     pub fn list_page(
         &self,
         status: Option<Status>,
-        after: Option<(i64, i64)>,
+        after: Option<ListCursor>,
         limit: u32,
-    ) -> Result<(Vec<ImageView>, Option<(i64, i64)>), RegistryError> {
+    ) -> Result<(Vec<ImageView>, Option<ListCursor>), RegistryError> {
         let conn = self.lock()?;
         let mut stmt = conn
             .prepare(&format!(

@@ -258,7 +258,7 @@ async fn send_report(
     } = &report
     {
         tracing::warn!(image = %grant.image_id, kind, retryable, "task failed: {message}");
-        crate::metrics::error(&kind);
+        crate::metrics::error(kind);
     }
     let (mut request, mut body, mut outcome) = report_request(grant, report);
     let give_up = clock.deadline();

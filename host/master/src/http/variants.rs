@@ -128,7 +128,7 @@ fn authorise(http: &Http, id: &str, q: &VariantQuery<'_>, params: &Params) -> Re
                 "signed URLs are not accepted here (the master has no --url-key-file)".into(),
             );
         };
-        let message = signing::canonical(&signing::thumbnail_path(&id), &q.pairs);
+        let message = signing::canonical(&signing::thumbnail_path(id), &q.pairs);
         return if signing::verify(key, &message, sig) {
             Ok(())
         } else {
