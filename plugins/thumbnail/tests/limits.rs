@@ -1,5 +1,8 @@
 //! Size limits are enforced from the header, before the decoder allocates for the image: a
 //! counting allocator measures the peak heap use while a lying file is refused.
+//!
+//! A test binary of its own: the allocator counts the whole process, so no other tests may run
+//! beside these.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
