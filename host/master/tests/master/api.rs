@@ -6,8 +6,8 @@ use cdn_certs::Role;
 use cdn_master::MasterConfig;
 use cdn_proto::ContentHash;
 use cdn_proto::{
-    ImageView, ListResponse, Params, PluginFetchResponse, PluginInfo, PluginListResponse,
-    RegisterResponse, RegisterStatus, Request, StatsResponse, Status,
+    ImageView, Params, PluginFetchResponse, PluginInfo, PluginListResponse, RegisterResponse,
+    RegisterStatus, Request, StatsResponse, Status,
 };
 
 fn register(id: &str) -> Request {
@@ -103,29 +103,9 @@ async fn register_query_duplicate_and_conflict() {
         .await;
         assert_eq!(kind, "not_done");
 
-        let (list, _) = call::<ListResponse>(
-            &client,
-            &Request::List {
-                status: None,
-                limit: None,
-                after: None,
-            },
-            vec![],
-        )
-        .await
-        .expect("list");
+        let list = list_images(&client, None).await;
         assert_eq!(list.images.len(), 1);
-        let (list, _) = call::<ListResponse>(
-            &client,
-            &Request::List {
-                status: Some(Status::Done),
-                limit: None,
-                after: None,
-            },
-            vec![],
-        )
-        .await
-        .expect("list done");
+        let list = list_images(&client, Some(Status::Done)).await;
         assert!(list.images.is_empty());
 
         let (stats, _) = call::<StatsResponse>(&client, &Request::Stats, vec![])
@@ -179,17 +159,7 @@ async fn bad_ids_params_plugins_and_bodies_are_refused() {
         );
 
         // Nothing of the refused requests was registered.
-        let (list, _) = call::<ListResponse>(
-            &client,
-            &Request::List {
-                status: None,
-                limit: None,
-                after: None,
-            },
-            vec![],
-        )
-        .await
-        .expect("list");
+        let list = list_images(&client, None).await;
         assert!(list.images.is_empty());
         client.close().await;
         m.serving.shutdown().await;
@@ -280,17 +250,7 @@ async fn roles_are_enforced() {
         }
 
         // Nothing was registered by the worker.
-        let (list, _) = call::<ListResponse>(
-            &client,
-            &Request::List {
-                status: None,
-                limit: None,
-                after: None,
-            },
-            vec![],
-        )
-        .await
-        .expect("list");
+        let list = list_images(&client, None).await;
         assert!(list.images.is_empty());
 
         // An unknown op is a bad request, whoever asks.

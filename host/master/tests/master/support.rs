@@ -99,3 +99,16 @@ pub fn image(seed: u8, len: usize) -> Vec<u8> {
         .map(|i| (i as u8).wrapping_mul(31) ^ seed)
         .collect()
 }
+
+/// One page of `list` with the master's default size (every image in these small tests).
+pub async fn list_images(
+    client: &Client,
+    status: Option<cdn_proto::Status>,
+) -> cdn_proto::ListResponse {
+    let request = Request::List {
+        status,
+        limit: None,
+        after: None,
+    };
+    call(client, &request, vec![]).await.expect("list").0
+}
