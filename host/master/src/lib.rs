@@ -15,6 +15,7 @@
 //! No wasmtime: the master never runs a plugin, it only stores and names them.
 
 pub mod blobs;
+pub mod bridge;
 mod errors;
 pub mod group_commit;
 mod handler;
