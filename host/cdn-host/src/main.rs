@@ -54,9 +54,14 @@ struct MasterArgs {
     /// Address to listen on (UDP).
     #[arg(long, default_value = "127.0.0.1:4433", value_name = "ADDR")]
     listen: SocketAddr,
-    /// Data folder: the registry (SQLite) and the blob store.
+    /// Data folder: the registry (SQLite) and the blob store, unless --registry says otherwise.
     #[arg(long, default_value = "./cdn-data", value_name = "DIR")]
     data: PathBuf,
+    /// The registry: `sqlite:PATH` (one master; default: sqlite:DATA/registry.sqlite3) or
+    /// `postgres://USER[:PASSWORD]@HOST:PORT/DATABASE`, which any number of masters share (the
+    /// database must exist; its schema is made or migrated at start).
+    #[arg(long, value_name = "SPEC", value_parser = parse_registry)]
+    registry: Option<cdn_master::RegistrySpec>,
     /// Certificate folder made by `cdn-certs init` (uses master.pem, master.key, ca.pem).
     #[arg(long, default_value = "./certs", value_name = "DIR")]
     certs: PathBuf,
@@ -146,6 +151,11 @@ fn parse_size(s: &str) -> Result<(u32, u32), String> {
     Ok((side(w).ok_or_else(bad)?, side(h).ok_or_else(bad)?))
 }
 
+fn parse_registry(spec: &str) -> Result<cdn_master::RegistrySpec, String> {
+    spec.parse()
+        .map_err(|e: cdn_master::RegistryError| e.to_string())
+}
+
 fn parse_named_plugin(s: &str) -> Result<(String, PathBuf), String> {
     match s.split_once('=') {
         Some((name, path)) if !name.is_empty() && !path.is_empty() => {
@@ -209,6 +219,7 @@ async fn master(args: MasterArgs) -> Result<()> {
         plugins,
         max_upload: args.max_upload_mib << 20,
         max_leases_per_worker: args.max_leases_per_worker,
+        registry: args.registry.clone(),
         server_limits: cdn_master::ServerLimits {
             max_streams_per_conn: args.max_streams_per_conn,
             max_conns_per_identity: args.max_conns_per_identity,

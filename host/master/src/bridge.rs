@@ -18,11 +18,22 @@ pub enum BridgeError {
     Gone(&'static str),
 }
 
-/// Owns the runtime; dropping it stops the runtime's threads.
+/// Owns the runtime; dropping it stops the runtime's threads (without waiting, so that it may
+/// be dropped anywhere, also inside another runtime's task).
 #[derive(Debug)]
 pub struct Bridge {
     name: &'static str,
-    runtime: tokio::runtime::Runtime,
+    handle: tokio::runtime::Handle,
+    /// Taken only by `drop`.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl Bridge {
@@ -34,7 +45,11 @@ impl Bridge {
             .enable_all()
             .build()
             .map_err(|e| BridgeError::Start(name, e))?;
-        Ok(Bridge { name, runtime })
+        Ok(Bridge {
+            name,
+            handle: runtime.handle().clone(),
+            runtime: Some(runtime),
+        })
     }
 
     /// Runs `future` on the bridge's runtime and waits for its output. Call it from a thread
@@ -46,7 +61,7 @@ impl Bridge {
         F: Future<Output = T> + Send + 'static,
     {
         let (tx, rx) = mpsc::sync_channel(1);
-        self.runtime.spawn(async move {
+        self.handle.spawn(async move {
             // The receiver only goes away if the caller did; nothing to tell then.
             let _ = tx.send(future.await);
         });
@@ -59,7 +74,7 @@ impl Bridge {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.runtime.spawn(future)
+        self.handle.spawn(future)
     }
 }
 

@@ -5,8 +5,9 @@
 //! over [`Master`].
 //!
 //! - Durable state: the rule for image ids ([`ids`]), the content-addressed store for image,
-//!   thumbnail and plugin bytes ([`blobs`]), and the SQLite registry of images, leases with
-//!   fencing tokens, and plugins ([`registry`]), whose writes share commits ([`group_commit`]).
+//!   thumbnail and plugin bytes ([`blobs`]), and the registry of images, leases with fencing
+//!   tokens, and plugins ([`registry`]): SQLite, whose writes share commits ([`group_commit`]),
+//!   or PostgreSQL, which several masters share (its async driver runs on a [`bridge`]).
 //! - Serving: [`Master`] opens the state and serves the `cdn-proto` protocol over
 //!   `cdn-transport` (QUIC, mutual TLS); [`handler`] authorises each request by the role in the
 //!   peer's certificate and dispatches it to [`ops`] (client requests) or [`leasing`] (worker
@@ -37,5 +38,7 @@ pub use errors::MasterError;
 pub use handler::MasterHandler;
 pub use http::{HttpConfig, HttpServing};
 pub use ids::{validate_id, IdError, ImageId};
-pub use registry::{Lease, Registered, Registry, RegistryError, ThumbInfo};
+pub use registry::{
+    Lease, Registered, Registry, RegistryBackend, RegistryError, RegistrySpec, ThumbInfo,
+};
 pub use server::{Master, MasterConfig, Serving, DEFAULT_MAX_LEASES_PER_WORKER, MAX_UPLOAD};

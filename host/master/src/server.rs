@@ -1,7 +1,8 @@
 //! [`Master`]: opens the data folder, and serves the protocol on QUIC ([`Serving`]).
 //!
-//! - [`Master::open`] opens `DATA/registry.sqlite3` and `DATA/blobs`, puts leases left from a
-//!   previous run back to `pending`, and stores the plugins it starts with.
+//! - [`Master::open`] opens the registry (`DATA/registry.sqlite3`, or the one
+//!   [`MasterConfig::registry`] names) and `DATA/blobs`, recovers leases left from a previous
+//!   run, and stores the plugins it starts with.
 //! - [`Master::serve`] listens and returns a [`Serving`], whose [`Serving::shutdown`] closes the
 //!   endpoint.
 
@@ -9,7 +10,7 @@ use crate::blobs::BlobStore;
 use crate::errors::MasterError;
 use crate::handler::MasterHandler;
 use crate::leasing;
-use crate::registry::Registry;
+use crate::registry::{Registry, RegistrySpec};
 use crate::state::{now_ms, State};
 use cdn_transport::{FrameLimits, Identity, Role, Server, ServerLimits};
 use std::net::SocketAddr;
@@ -48,6 +49,8 @@ pub struct MasterConfig {
     pub max_leases_per_worker: u32,
     /// What one peer may take from the server (streams, connections, body budget).
     pub server_limits: ServerLimits,
+    /// Where the registry lives; `None`: the SQLite file `registry.sqlite3` in the data folder.
+    pub registry: Option<RegistrySpec>,
 }
 
 impl Default for MasterConfig {
@@ -61,6 +64,7 @@ impl Default for MasterConfig {
             workers_window: Duration::from_secs(30),
             max_leases_per_worker: DEFAULT_MAX_LEASES_PER_WORKER,
             server_limits: ServerLimits::default(),
+            registry: None,
         }
     }
 }
@@ -124,7 +128,11 @@ impl Master {
                 path: data_dir.display().to_string(),
             });
         }
-        let registry = Registry::open(data_dir.join("registry.sqlite3"))?;
+        let registry = match &config.registry {
+            Some(spec) => Registry::connect(spec)?,
+            None => Registry::open(data_dir.join("registry.sqlite3"))?,
+        };
+        tracing::info!(registry = %registry.describe(), "registry open");
         let blobs = BlobStore::open(data_dir.join("blobs"))?;
         let recovered = registry.recover(now_ms())?;
         if !recovered.is_empty() {
@@ -149,10 +157,15 @@ impl Master {
             registry.add_plugin(name, &hash, now_ms())?;
             tracing::info!(plugin = %name, %hash, "plugin available");
         }
-        Ok(Master {
-            state: Arc::new(State::new(registry, blobs, config)),
-            _lock: lock,
-        })
+        let state = Arc::new(State::new(registry, blobs, config));
+        // Work registered through another master (a shared registry) wakes this one's polls.
+        let weak = Arc::downgrade(&state);
+        state.registry.watch_work(Arc::new(move || {
+            if let Some(state) = weak.upgrade() {
+                state.poke();
+            }
+        }));
+        Ok(Master { state, _lock: lock })
     }
 
     pub(crate) fn state(&self) -> &Arc<State> {

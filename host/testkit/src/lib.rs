@@ -9,6 +9,8 @@
 //! - [`cluster`]: one test's world in a temporary folder — certificates, a master, workers, and
 //!   the `cdn` client pointed at them.
 //! - [`local`]: `cdn-local` runs, sample folders and their thumbnails.
+//! - [`postgres`]: a real PostgreSQL (`$DATABASE_URL`, or a throwaway cluster of its own) and a
+//!   fresh database per test.
 //! - [`images`]: sample photos and thumbnail checks; [`slow_plugin`]: a plugin that runs as long
 //!   as its input says; [`hostile_plugins`]: plugins that block in WASI or crash loudly.
 //!
@@ -20,6 +22,7 @@ pub mod hostile_plugins;
 pub mod images;
 pub mod local;
 pub mod net;
+pub mod postgres;
 pub mod process;
 pub mod slow_plugin;
 pub mod wait;

@@ -1,4 +1,4 @@
-//! The master's registry in SQLite: images, their leases, and the plugins it knows.
+//! The SQLite registry backend (the default): one file, one master.
 //!
 //! WAL mode with `synchronous=FULL`, so a committed transaction survives a crash or power loss.
 //! Two connections: writes go through [`GroupCommit`] (each write one savepoint; writes that
@@ -11,10 +11,15 @@
 //! across restarts; `extend`, `complete` and `fail` are accepted only from the current lease
 //! (status `leased`, same token, deadline not passed). A lease is expired once `now > deadline`.
 
-use crate::group_commit::{CommitError, CommitStats, GroupCommit};
-use crate::ids::{validate_id, IdError, ImageId};
+use super::rules::{self, canonical_params, check_id, ImageRow, LeaseRow, IMAGE_COLUMNS};
+use super::{
+    Counts, Lease, ListCursor, Registered, RegistryBackend, RegistryError, Retried, Status,
+    ThumbInfo,
+};
+use crate::group_commit::{CommitStats, GroupCommit};
+use crate::ids::{IdError, ImageId};
 use cdn_common::{BadHash, ContentHash};
-use cdn_proto::{ErrorView, ImageView, LeaseView, Params, PluginInfo, SourceView, ThumbnailView};
+use cdn_proto::ImageView;
 use rusqlite::types::Type;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::Path;
@@ -69,50 +74,6 @@ CREATE TABLE IF NOT EXISTS meta (
 INSERT OR IGNORE INTO meta (key, value) VALUES ('fencing_token', 0);
 ";
 
-const COLUMNS: &str = "id, status, source_blob, source_size, params_json, plugin_name, \
-    plugin_hash, attempts, last_error_kind, last_error_msg, lease_id, fencing_token, \
-    lease_deadline, leased_by, thumb_blob, thumb_size, thumb_width, thumb_height, thumb_format, \
-    made_by, created_at, updated_at, finished_at";
-
-/// Where an image is in its life: `pending -> leased -> done | failed`, and back to `pending` on
-/// expiry or a retryable failure.
-pub use cdn_proto::Status;
-
-/// What went wrong in the registry.
-#[derive(Debug, thiserror::Error)]
-pub enum RegistryError {
-    #[error("invalid {what}: {source}")]
-    InvalidId {
-        what: &'static str,
-        #[source]
-        source: IdError,
-    },
-    #[error("params are not valid JSON: {0}")]
-    InvalidParams(#[source] serde_json::Error),
-    #[error("image {0} not found")]
-    NotFound(String),
-    #[error("stale lease on image {image} (token {token}): {reason}")]
-    Stale {
-        image: String,
-        token: u64,
-        reason: &'static str,
-    },
-    #[error("registry database: {context}: {source}")]
-    Db {
-        context: &'static str,
-        #[source]
-        source: rusqlite::Error,
-    },
-    #[error(
-        "registry database at {path} is from schema version {found}, expected {SCHEMA_VERSION}"
-    )]
-    SchemaVersion { path: String, found: i64 },
-    #[error("registry lock poisoned (a thread panicked while holding it)")]
-    Poisoned,
-    #[error("registry database: {0}")]
-    Commit(#[from] CommitError),
-}
-
 trait Ctx<T> {
     fn ctx(self, context: &'static str) -> Result<T, RegistryError>;
 }
@@ -122,55 +83,6 @@ impl<T> Ctx<T> for rusqlite::Result<T> {
         self.map_err(|source| RegistryError::Db { context, source })
     }
 }
-
-fn check_id(what: &'static str, s: &str) -> Result<(), RegistryError> {
-    validate_id(s).map_err(|source| RegistryError::InvalidId { what, source })
-}
-
-/// The outcome of `register`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Registered {
-    /// A new image, now `pending`.
-    New,
-    /// The same id with the same source, params and plugin was already there: nothing changed.
-    AlreadyRegistered,
-    /// The id is taken by a different source, params or plugin: nothing changed.
-    Conflict {
-        existing_source: ContentHash,
-        existing_params_json: String,
-        existing_plugin_name: String,
-        existing_plugin_hash: ContentHash,
-    },
-}
-
-/// A task handed to a worker.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Lease {
-    pub image_id: ImageId,
-    pub lease_id: String,
-    pub token: u64,
-    pub deadline_ms: i64,
-    pub source_blob: ContentHash,
-    pub source_size: u64,
-    pub params_json: String,
-    pub plugin_name: String,
-    pub plugin_hash: ContentHash,
-    /// The attempt this lease would be if the plugin runs (1 for the first).
-    pub attempt: u32,
-}
-
-/// The thumbnail a worker made.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ThumbInfo {
-    pub blob: ContentHash,
-    pub size: u64,
-    pub width: u32,
-    pub height: u32,
-    pub format: String,
-}
-
-/// Images per status.
-pub use cdn_proto::Counts;
 
 fn conv<E: std::error::Error + Send + Sync + 'static>(
     idx: usize,
@@ -199,94 +111,45 @@ fn blob_at(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<ContentHash>
         .map_err(conv::<BadHash>(idx))
 }
 
-fn opt_blob_at(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Option<ContentHash>> {
-    row.get::<_, Option<String>>(idx)?
-        .map(|s| s.parse().map_err(conv::<BadHash>(idx)))
-        .transpose()
-}
-
-/// A row of `images` (selected as [`COLUMNS`]) as the protocol's view of the image. The
-/// thumbnail's `location` is left empty: where a blob lives is the blob store's to say.
+/// A row of `images` (selected as [`IMAGE_COLUMNS`]) as the protocol's view of the image.
 fn view_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ImageView> {
-    let last_error = match (
-        row.get::<_, Option<String>>(8)?,
-        row.get::<_, Option<String>>(9)?,
-    ) {
-        (Some(kind), message) => Some(ErrorView {
-            kind,
-            message: message.unwrap_or_default(),
-        }),
-        _ => None,
-    };
-    let lease = match (
-        row.get::<_, Option<i64>>(12)?,
-        row.get::<_, Option<String>>(13)?,
-    ) {
-        (Some(deadline_ms), Some(worker)) => Some(LeaseView {
-            worker,
-            deadline_ms,
-        }),
-        _ => None,
-    };
-    let thumbnail = match opt_blob_at(row, 14)? {
-        Some(hash) => Some(ThumbnailView {
-            hash,
-            size: row.get::<_, i64>(15)? as u64,
-            width: row.get(16)?,
-            height: row.get(17)?,
-            format: row.get(18)?,
-            location: String::new(),
-        }),
-        None => None,
-    };
-    let params_json: String = row.get(4)?;
-    let params: Params = serde_json::from_str(&params_json)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(4, Type::Text, Box::new(e)))?;
-    Ok(ImageView {
-        id: image_id_at(row, 0)?.as_str().to_string(),
-        status: status_at(row, 1)?,
-        source: SourceView {
-            hash: blob_at(row, 2)?,
-            size: row.get::<_, i64>(3)? as u64,
-        },
-        params,
-        plugin: PluginInfo {
-            name: row.get(5)?,
-            hash: blob_at(row, 6)?,
-        },
+    let image = ImageRow {
+        id: row.get(0)?,
+        status: row.get(1)?,
+        source_blob: row.get(2)?,
+        source_size: row.get(3)?,
+        params_json: row.get(4)?,
+        plugin_name: row.get(5)?,
+        plugin_hash: row.get(6)?,
         attempts: row.get(7)?,
-        last_error,
-        lease,
-        thumbnail,
-        made_by: row.get(19)?,
-        created_ms: row.get(20)?,
-        updated_ms: row.get(21)?,
-        finished_ms: row.get(22)?,
-    })
+        last_error_kind: row.get(8)?,
+        last_error_msg: row.get(9)?,
+        lease_deadline: row.get(10)?,
+        leased_by: row.get(11)?,
+        thumb_blob: row.get(12)?,
+        thumb_size: row.get(13)?,
+        thumb_width: row.get(14)?,
+        thumb_height: row.get(15)?,
+        thumb_format: row.get(16)?,
+        made_by: row.get(17)?,
+        created_at: row.get(18)?,
+        updated_at: row.get(19)?,
+        finished_at: row.get(20)?,
+    };
+    image
+        .into_view()
+        .map_err(|why| rusqlite::Error::FromSqlConversionFailure(0, Type::Text, why.into()))
 }
 
-/// Canonical JSON text (object keys sorted), so equal params compare equal as text.
-fn canonical_params(params_json: &str) -> Result<String, RegistryError> {
-    let value: serde_json::Value =
-        serde_json::from_str(params_json).map_err(RegistryError::InvalidParams)?;
-    serde_json::to_string(&value).map_err(RegistryError::InvalidParams)
-}
-
-/// What [`Registry::retry`] did: the ids put back to `pending`, and `(id, why not)` for the
-/// others.
-pub type Retried = (Vec<String>, Vec<(String, String)>);
-
-/// Where a page of [`Registry::list_page`] ends: the last image's `(created_at, rowid)`.
-pub type ListCursor = (i64, i64);
-
-/// The registry. `Sync`: share it behind an `Arc`.
+/// The SQLite registry. `Sync`: share it behind an `Arc`.
 #[derive(Debug)]
-pub struct Registry {
+pub struct SqliteRegistry {
+    path: String,
     writer: GroupCommit,
     reader: Mutex<Connection>,
 }
 
-impl Registry {
+impl SqliteRegistry {
     /// Opens (creating if needed) the database file at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, RegistryError> {
         let path = path.as_ref();
@@ -321,8 +184,9 @@ impl Registry {
                 .ctx("setting schema version")?;
         } else if version != SCHEMA_VERSION {
             return Err(RegistryError::SchemaVersion {
-                path: path.display().to_string(),
+                place: path.display().to_string(),
                 found: version,
+                known: SCHEMA_VERSION,
             });
         }
         tx.commit().ctx("creating schema")?;
@@ -334,6 +198,7 @@ impl Registry {
             .busy_timeout(std::time::Duration::from_secs(10))
             .ctx("setting busy timeout")?;
         Ok(Self {
+            path: path.display().to_string(),
             writer: GroupCommit::new(conn),
             reader: Mutex::new(reader),
         })
@@ -352,15 +217,20 @@ impl Registry {
     ) -> Result<T, RegistryError> {
         self.writer.write(f)
     }
+}
 
-    /// Writes and commits (fsyncs) since open: writes per commit is the batching achieved.
-    pub fn commit_stats(&self) -> CommitStats {
+impl RegistryBackend for SqliteRegistry {
+    fn describe(&self) -> String {
+        format!("sqlite:{}", self.path)
+    }
+
+    fn commit_stats(&self) -> CommitStats {
         self.writer.stats()
     }
 
     /// Registers an image as `pending`. Durable when this returns.
     #[allow(clippy::too_many_arguments)]
-    pub fn register(
+    fn register(
         &self,
         id: &str,
         source_blob: &ContentHash,
@@ -428,7 +298,7 @@ impl Registry {
     }
 
     /// Leases the oldest `pending` image to `worker` for `ttl_ms`, or `None` when nothing waits.
-    pub fn lease(
+    fn lease(
         &self,
         worker: &str,
         ttl_ms: i64,
@@ -486,7 +356,7 @@ impl Registry {
     /// Extends the current lease (same token, still `leased`, deadline not passed) to
     /// `now + ttl_ms`; returns the new deadline. The first extend of a lease spends its attempt
     /// (the worker extends when the plugin starts).
-    pub fn extend(
+    fn extend(
         &self,
         image_id: &str,
         token: u64,
@@ -509,7 +379,7 @@ impl Registry {
 
     /// Records the thumbnail of the current lease: the image becomes `done`. A stale or expired
     /// lease is refused with `Stale` and changes nothing.
-    pub fn complete(
+    fn complete(
         &self,
         image_id: &str,
         token: u64,
@@ -549,7 +419,7 @@ impl Registry {
     /// to `pending`, unless the image has had `max_attempts` attempts, then `failed`. Returns
     /// the new status.
     #[allow(clippy::too_many_arguments)]
-    pub fn fail(
+    fn fail(
         &self,
         image_id: &str,
         token: u64,
@@ -565,27 +435,8 @@ impl Registry {
         self.write(|tx| {
             let before = check_current_lease(tx, image_id, token, None, now_ms)?;
             let ran = lease_ran(tx, image_id)?;
-            let attempts = match (attempted, ran) {
-                (true, false) => before + 1,
-                (false, true) => before.saturating_sub(1),
-                _ => before,
-            };
-            let (status, message) = if !attempted {
-                (
-                    if retryable {
-                        Status::Pending
-                    } else {
-                        Status::Failed
-                    },
-                    format!("{message} (not counted as an attempt)"),
-                )
-            } else if !retryable {
-                (Status::Failed, message)
-            } else if attempts < max_attempts {
-                (Status::Pending, message)
-            } else {
-                (Status::Failed, message)
-            };
+            let out = rules::fail_outcome(before, ran, attempted, retryable, max_attempts, message);
+            let (attempts, status, message) = (out.attempts, out.status, out.message);
             set_attempts(tx, image_id, attempts)?;
             release(tx, image_id, status, &kind, &message, now_ms)?;
             Ok(status)
@@ -594,7 +445,7 @@ impl Registry {
 
     /// Ends a lease whose grant never reached its worker (the poll was abandoned as the lease
     /// was taken): the image is `pending` again with nothing spent.
-    pub fn release_undelivered(
+    fn release_undelivered(
         &self,
         image_id: &str,
         token: u64,
@@ -627,7 +478,7 @@ impl Registry {
 
     /// Puts `failed` images back to `pending` with their attempts reset: `ids`, or every failed
     /// image when `all_failed`. Returns the ids re-queued and, for the others, why not.
-    pub fn retry(
+    fn retry(
         &self,
         ids: &[String],
         all_failed: bool,
@@ -680,7 +531,7 @@ impl Registry {
     }
 
     /// How many leases `worker` holds now.
-    pub fn leases_held(&self, worker: &str) -> Result<u64, RegistryError> {
+    fn leases_held(&self, worker: &str) -> Result<u64, RegistryError> {
         let conn = self.lock()?;
         conn.query_row(
             "SELECT COUNT(*) FROM images WHERE status = 'leased' AND leased_by = ?1",
@@ -694,35 +545,19 @@ impl Registry {
     /// Puts every lease past its deadline (`deadline < now`) back to `pending`, or `failed` when
     /// the image has had `max_attempts` attempts. A lease whose worker never reported the plugin
     /// running spent no attempt. Returns the ids it touched.
-    pub fn expire(&self, now_ms: i64, max_attempts: u32) -> Result<Vec<ImageId>, RegistryError> {
+    fn expire(&self, now_ms: i64, max_attempts: u32) -> Result<Vec<ImageId>, RegistryError> {
         self.write(|tx| {
             let expired = leased_rows(tx, Some(now_ms))?;
             for (id, attempts, ran) in &expired {
-                let (status, message) = if !ran {
-                    (
-                        Status::Pending,
-                        "the lease expired before its worker reported the plugin running \
-                         (not counted as an attempt)"
-                            .to_string(),
-                    )
-                } else if *attempts >= max_attempts {
-                    (
-                        Status::Failed,
-                        format!(
-                            "the lease expired during attempt {attempts} of {max_attempts} \
-                             (the worker stopped extending it); no attempts left"
-                        ),
-                    )
-                } else {
-                    (
-                        Status::Pending,
-                        format!(
-                            "the lease expired during attempt {attempts} of {max_attempts} \
-                             (the worker stopped extending it); will retry"
-                        ),
-                    )
-                };
-                release(tx, id.as_str(), status, "lease_expired", &message, now_ms)?;
+                let (status, message) = rules::expiry_outcome(*attempts, *ran, max_attempts);
+                release(
+                    tx,
+                    id.as_str(),
+                    status,
+                    rules::EXPIRED_KIND,
+                    &message,
+                    now_ms,
+                )?;
             }
             Ok(expired.into_iter().map(|(id, _, _)| id).collect())
         })
@@ -730,20 +565,18 @@ impl Registry {
 
     /// At start: every `leased` image goes back to `pending` (its worker may be gone; a late
     /// completion is refused by the token check). Returns the ids it touched.
-    pub fn recover(&self, now_ms: i64) -> Result<Vec<ImageId>, RegistryError> {
+    fn recover(&self, now_ms: i64) -> Result<Vec<ImageId>, RegistryError> {
         self.write(|tx| {
             let leased = leased_rows(tx, None)?;
             for (id, attempts, ran) in &leased {
                 // A restart is the master's doing, not the image's: the attempt is given back.
                 set_attempts(tx, id.as_str(), attempts.saturating_sub(u32::from(*ran)))?;
-                let message =
-                    "the master restarted while the image was leased (not counted as an attempt)";
                 release(
                     tx,
                     id.as_str(),
                     Status::Pending,
-                    "master_restart",
-                    message,
+                    rules::RESTART_KIND,
+                    rules::RESTART_MESSAGE,
                     now_ms,
                 )?;
             }
@@ -751,10 +584,10 @@ impl Registry {
         })
     }
 
-    pub fn get(&self, id: &str) -> Result<Option<ImageView>, RegistryError> {
+    fn get(&self, id: &str) -> Result<Option<ImageView>, RegistryError> {
         let conn = self.lock()?;
         conn.query_row(
-            &format!("SELECT {COLUMNS} FROM images WHERE id = ?1"),
+            &format!("SELECT {IMAGE_COLUMNS} FROM images WHERE id = ?1"),
             [id],
             view_from_row,
         )
@@ -762,16 +595,11 @@ impl Registry {
         .ctx("reading an image")
     }
 
-    /// All images (or those with `status`), oldest first.
-    pub fn list(&self, status: Option<Status>) -> Result<Vec<ImageView>, RegistryError> {
-        Ok(self.list_page(status, None, u32::MAX)?.0)
-    }
-
     /// One page of at most `limit` images (or those with `status`), oldest first, after the
     /// cursor `after` (`(created_at, rowid)` of the last image of the previous page); and the
     /// cursor of the next page, if there may be one. The order is `(created_at, rowid)`, a
     /// total order, so no image is listed twice or skipped.
-    pub fn list_page(
+    fn list_page(
         &self,
         status: Option<Status>,
         after: Option<ListCursor>,
@@ -780,7 +608,7 @@ impl Registry {
         let conn = self.lock()?;
         let mut stmt = conn
             .prepare(&format!(
-                "SELECT {COLUMNS}, rowid FROM images
+                "SELECT {IMAGE_COLUMNS}, rowid FROM images
                  WHERE (?1 IS NULL OR status = ?1) AND (created_at, rowid) > (?2, ?3)
                  ORDER BY created_at, rowid LIMIT ?4"
             ))
@@ -797,7 +625,7 @@ impl Registry {
                 |r| {
                     Ok((
                         view_from_row(r)?,
-                        (r.get::<_, i64>(20)?, r.get::<_, i64>(23)?),
+                        (r.get::<_, i64>(18)?, r.get::<_, i64>(21)?),
                     ))
                 },
             )
@@ -815,11 +643,11 @@ impl Registry {
 
     /// The `limit` images in `status` that changed last (finished, else updated), newest first:
     /// what the status page shows, without reading the whole registry.
-    pub fn recent(&self, status: Status, limit: u32) -> Result<Vec<ImageView>, RegistryError> {
+    fn recent(&self, status: Status, limit: u32) -> Result<Vec<ImageView>, RegistryError> {
         let conn = self.lock()?;
         let mut stmt = conn
             .prepare(&format!(
-                "SELECT {COLUMNS} FROM images WHERE status = ?1
+                "SELECT {IMAGE_COLUMNS} FROM images WHERE status = ?1
                  ORDER BY COALESCE(finished_at, updated_at) DESC, rowid DESC LIMIT ?2"
             ))
             .ctx("listing recent images")?;
@@ -830,7 +658,7 @@ impl Registry {
             .ctx("listing recent images")
     }
 
-    pub fn counts(&self) -> Result<Counts, RegistryError> {
+    fn counts(&self) -> Result<Counts, RegistryError> {
         let conn = self.lock()?;
         let mut stmt = conn
             .prepare("SELECT status, COUNT(*) FROM images GROUP BY status")
@@ -852,12 +680,7 @@ impl Registry {
     }
 
     /// Adds a named plugin, or points an existing name at a new hash.
-    pub fn add_plugin(
-        &self,
-        name: &str,
-        hash: &ContentHash,
-        now_ms: i64,
-    ) -> Result<(), RegistryError> {
+    fn add_plugin(&self, name: &str, hash: &ContentHash, now_ms: i64) -> Result<(), RegistryError> {
         check_id("plugin name", name)?;
         self.write(|tx| {
             tx.execute(
@@ -870,7 +693,7 @@ impl Registry {
         })
     }
 
-    pub fn plugin(&self, name: &str) -> Result<Option<ContentHash>, RegistryError> {
+    fn plugin(&self, name: &str) -> Result<Option<ContentHash>, RegistryError> {
         let conn = self.lock()?;
         conn.query_row("SELECT hash FROM plugins WHERE name = ?1", [name], |r| {
             blob_at(r, 0)
@@ -880,7 +703,7 @@ impl Registry {
     }
 
     /// All plugins, by name.
-    pub fn plugins(&self) -> Result<Vec<(String, ContentHash)>, RegistryError> {
+    fn plugins(&self) -> Result<Vec<(String, ContentHash)>, RegistryError> {
         let conn = self.lock()?;
         let mut stmt = conn
             .prepare("SELECT name, hash FROM plugins ORDER BY name")
@@ -896,7 +719,7 @@ impl Registry {
     /// the current, unexpired lease of `image_id`. Writes nothing: the master calls it before it
     /// stores a thumbnail, so a stale completion leaves no blob behind; `extend`, `complete` and
     /// `fail` check again inside their transaction.
-    pub fn check_lease(
+    fn check_lease(
         &self,
         image_id: &str,
         token: u64,
@@ -919,9 +742,8 @@ fn next_token(tx: &Connection) -> Result<u64, RegistryError> {
     .map(|t| t as u64)
 }
 
-/// Checks that `token` is the current, unexpired lease on `image_id` (and, if given, that
-/// `worker` holds it); returns its attempts. The one place that decides whether a lease is
-/// current, with one wording for every refusal.
+/// Reads the lease of `image_id` and judges `token` by it ([`rules::judge_lease`]); returns the
+/// image's attempts.
 fn check_current_lease(
     conn: &Connection,
     image_id: &str,
@@ -935,38 +757,18 @@ fn check_current_lease(
              FROM images WHERE id = ?1",
             [image_id],
             |r| {
-                Ok((
-                    status_at(r, 0)?,
-                    r.get::<_, Option<i64>>(1)?,
-                    r.get::<_, Option<i64>>(2)?,
-                    r.get::<_, u32>(3)?,
-                    r.get::<_, Option<String>>(4)?,
-                ))
+                Ok(LeaseRow {
+                    status: status_at(r, 0)?,
+                    token: r.get(1)?,
+                    deadline_ms: r.get(2)?,
+                    attempts: r.get(3)?,
+                    holder: r.get(4)?,
+                })
             },
         )
         .optional()
         .ctx("checking a lease")?;
-    let Some((status, current, deadline, attempts, holder)) = row else {
-        return Err(RegistryError::NotFound(image_id.to_owned()));
-    };
-    let stale = |reason| RegistryError::Stale {
-        image: image_id.to_owned(),
-        token,
-        reason,
-    };
-    if status != Status::Leased {
-        return Err(stale("the image is not leased"));
-    }
-    if current != Some(token as i64) {
-        return Err(stale("another lease holds the image"));
-    }
-    if worker.is_some_and(|w| holder.as_deref() != Some(w)) {
-        return Err(stale("the lease belongs to another worker"));
-    }
-    if deadline.is_none_or(|d| now_ms > d) {
-        return Err(stale("the lease has expired"));
-    }
-    Ok(attempts)
+    rules::judge_lease(image_id, token, worker, now_ms, row)
 }
 
 /// The `leased` images (only those whose deadline is before `expired_at`, if given) with their
