@@ -5,7 +5,7 @@
 //! over [`Master`].
 //!
 //! - Durable state: the rule for image ids ([`ids`]), the content-addressed store for image,
-//!   thumbnail and plugin bytes ([`blobs`]), and the SQLite registry of images, leases with
+//!   thumbnail and plugin bytes ([`blobs`]: a folder or an S3 bucket), and the SQLite registry of images, leases with
 //!   fencing tokens, and plugins ([`registry`]), whose writes share commits ([`group_commit`]).
 //! - Serving: [`Master`] opens the state and serves the `cdn-proto` protocol over
 //!   `cdn-transport` (QUIC, mutual TLS); [`handler`] authorises each request by the role in the
@@ -30,7 +30,7 @@ mod state;
 mod views;
 mod workers;
 
-pub use blobs::{BlobError, BlobStore};
+pub use blobs::{BlobError, BlobSpec, BlobStore, S3Settings};
 /// The transport's per-peer caps, as [`MasterConfig::server_limits`] takes them.
 pub use cdn_transport::ServerLimits;
 pub use errors::MasterError;

@@ -1,11 +1,12 @@
 //! [`Master`]: opens the data folder, and serves the protocol on QUIC ([`Serving`]).
 //!
-//! - [`Master::open`] opens `DATA/registry.sqlite3` and `DATA/blobs`, puts leases left from a
-//!   previous run back to `pending`, and stores the plugins it starts with.
+//! - [`Master::open`] opens `DATA/registry.sqlite3` and the blob store (`DATA/blobs` unless
+//!   [`MasterConfig::blobs`] names another), puts leases left from a previous run back to
+//!   `pending`, and stores the plugins it starts with.
 //! - [`Master::serve`] listens and returns a [`Serving`], whose [`Serving::shutdown`] closes the
 //!   endpoint.
 
-use crate::blobs::BlobStore;
+use crate::blobs::{BlobSpec, BlobStore};
 use crate::errors::MasterError;
 use crate::handler::MasterHandler;
 use crate::leasing;
@@ -39,6 +40,8 @@ pub struct MasterConfig {
     pub plugins: Vec<(String, Vec<u8>)>,
     /// The largest upload accepted (images, thumbnails, plugins).
     pub max_upload: u64,
+    /// Where blobs are kept (`file:DIR`, `s3://BUCKET/PREFIX`); `None`: the folder `DATA/blobs`.
+    pub blobs: Option<BlobSpec>,
     /// How often overdue leases are looked for.
     pub expiry_interval: Duration,
     /// A worker counts as connected for this long after its last request.
@@ -57,6 +60,7 @@ impl Default for MasterConfig {
             max_attempts: 3,
             plugins: Vec::new(),
             max_upload: MAX_UPLOAD,
+            blobs: None,
             expiry_interval: Duration::from_secs(1),
             workers_window: Duration::from_secs(30),
             max_leases_per_worker: DEFAULT_MAX_LEASES_PER_WORKER,
@@ -125,7 +129,10 @@ impl Master {
             });
         }
         let registry = Registry::open(data_dir.join("registry.sqlite3"))?;
-        let blobs = BlobStore::open(data_dir.join("blobs"))?;
+        let blobs = match &config.blobs {
+            Some(spec) => BlobStore::open_spec(spec)?,
+            None => BlobStore::open_dir(data_dir.join("blobs"))?,
+        };
         let recovered = registry.recover(now_ms())?;
         if !recovered.is_empty() {
             tracing::info!(
