@@ -133,6 +133,7 @@ impl Master {
             Some(spec) => BlobStore::open_spec(spec)?,
             None => BlobStore::open_dir(data_dir.join("blobs"))?,
         };
+        tracing::info!(blobs = %blobs, "blob store open");
         let recovered = registry.recover(now_ms())?;
         if !recovered.is_empty() {
             tracing::info!(

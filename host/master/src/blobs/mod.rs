@@ -51,7 +51,7 @@ pub enum BlobError {
         bucket: String,
         endpoint: String,
         #[source]
-        source: object_store::Error,
+        source: Box<object_store::Error>,
     },
     #[error("S3 bucket {bucket:?} at {endpoint}: {why}")]
     S3Setup {
@@ -65,7 +65,7 @@ pub enum BlobError {
         bucket: String,
         endpoint: String,
         #[source]
-        source: object_store::Error,
+        source: Box<object_store::Error>,
     },
     #[error("blob store: {0}")]
     Bridge(#[from] crate::bridge::BridgeError),

@@ -226,7 +226,7 @@ impl S3Store {
             context,
             bucket: self.spec.bucket.clone(),
             endpoint: self.endpoint.clone(),
-            source,
+            source: Box::new(source),
         }
     }
 }
@@ -328,7 +328,7 @@ impl S3Store {
             BlobError::BucketMissing {
                 bucket: self.spec.bucket.clone(),
                 endpoint: self.endpoint.clone(),
-                source: e,
+                source: Box::new(e),
             }
         } else {
             self.err("listing the bucket".into(), e)
