@@ -30,7 +30,7 @@ impl StoreCosts {
 
 pub fn measure(scratch: &Path) -> Result<StoreCosts> {
     let dir = scratch.join("durability-probe");
-    let blobs = BlobStore::open(dir.join("blobs")).context("opening a blob store")?;
+    let blobs = BlobStore::open_dir(dir.join("blobs")).context("opening a blob store")?;
     let registry = Registry::open(dir.join("registry.sqlite3")).context("opening a registry")?;
     let plugin = ContentHash::of(b"plugin");
     let thumb = ThumbInfo {

@@ -1,8 +1,9 @@
 //! `cdn-host`: the imagecdn master and worker (DESIGN §4).
 //!
-//! - `cdn-host master` keeps the registry and blobs in `--data`, serves QUIC on `--listen`, and
-//!   leases thumbnail tasks to workers. SIGINT/SIGTERM stop it; leases in flight go back to
-//!   `pending` when it starts again.
+//! - `cdn-host master` keeps the registry and blobs in `--data`, or in `--registry` (SQLite or a
+//!   PostgreSQL that several masters share) and `--blobs` (a folder or an S3 bucket); serves
+//!   QUIC on `--listen`, and leases thumbnail tasks to workers. SIGINT/SIGTERM stop it; with
+//!   SQLite, leases in flight go back to `pending` when it starts again.
 //! - `cdn-host worker` leases tasks from `--master` and runs their plugin in the wasm runtime.
 //!   The first SIGINT/SIGTERM stops it taking work and lets it finish what it holds; a second
 //!   hands those tasks back to the master at once.
@@ -10,7 +11,7 @@
 //! Logs go to stderr (`RUST_LOG`, default `info`).
 
 use anyhow::{Context, Result};
-use cdn_master::{HttpConfig, HttpServing, Master, MasterConfig};
+use cdn_master::{BlobSpec, HttpConfig, HttpServing, Master, MasterConfig};
 use cdn_worker::{Stop, WorkerConfig};
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -62,6 +63,13 @@ struct MasterArgs {
     /// database must exist; its schema is made or migrated at start).
     #[arg(long, value_name = "SPEC", value_parser = parse_registry)]
     registry: Option<cdn_master::RegistrySpec>,
+    /// Where blobs (images, thumbnails, plugins) are kept: `file:DIR` (default: `file:DATA/blobs`)
+    /// or `s3://BUCKET/PREFIX` (the prefix optional), an S3-compatible bucket that must exist.
+    /// S3 settings come from AWS_ENDPOINT (or AWS_ENDPOINT_URL; requests are path-style),
+    /// AWS_DEFAULT_REGION or AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    /// AWS_SESSION_TOKEN, and AWS_ALLOW_HTTP=true for a plain-http endpoint.
+    #[arg(long, value_name = "SPEC", value_parser = parse_blobs)]
+    blobs: Option<BlobSpec>,
     /// Certificate folder made by `cdn-certs init` (uses master.pem, master.key, ca.pem).
     #[arg(long, default_value = "./certs", value_name = "DIR")]
     certs: PathBuf,
@@ -156,6 +164,10 @@ fn parse_registry(spec: &str) -> Result<cdn_master::RegistrySpec, String> {
         .map_err(|e: cdn_master::RegistryError| e.to_string())
 }
 
+fn parse_blobs(s: &str) -> Result<BlobSpec, String> {
+    s.parse().map_err(|e: cdn_master::BlobError| e.to_string())
+}
+
 fn parse_named_plugin(s: &str) -> Result<(String, PathBuf), String> {
     match s.split_once('=') {
         Some((name, path)) if !name.is_empty() && !path.is_empty() => {
@@ -218,6 +230,7 @@ async fn master(args: MasterArgs) -> Result<()> {
         max_attempts: args.max_attempts,
         plugins,
         max_upload: args.max_upload_mib << 20,
+        blobs: args.blobs.clone(),
         max_leases_per_worker: args.max_leases_per_worker,
         registry: args.registry.clone(),
         server_limits: cdn_master::ServerLimits {
@@ -232,7 +245,13 @@ async fn master(args: MasterArgs) -> Result<()> {
     let master = tokio::task::spawn_blocking(move || Master::open(&data, config))
         .await
         .context("opening the data folder failed")?
-        .with_context(|| format!("cannot open the data folder {}", args.data.display()))?;
+        .with_context(|| match &args.blobs {
+            None => format!("cannot open the data folder {}", args.data.display()),
+            Some(blobs) => format!(
+                "cannot open the data folder {} with the blob store {blobs}",
+                args.data.display()
+            ),
+        })?;
     let serving = master
         .serve(args.listen, &args.certs)
         .await

@@ -5,9 +5,10 @@
 //! over [`Master`].
 //!
 //! - Durable state: the rule for image ids ([`ids`]), the content-addressed store for image,
-//!   thumbnail and plugin bytes ([`blobs`]), and the registry of images, leases with fencing
-//!   tokens, and plugins ([`registry`]): SQLite, whose writes share commits ([`group_commit`]),
-//!   or PostgreSQL, which several masters share (its async driver runs on a [`bridge`]).
+//!   thumbnail and plugin bytes ([`blobs`]: a folder or an S3 bucket), and the registry of
+//!   images, leases with fencing tokens, and plugins ([`registry`]): SQLite, whose writes share
+//!   commits ([`group_commit`]), or PostgreSQL, which several masters share (async drivers run
+//!   on a [`bridge`]).
 //! - Serving: [`Master`] opens the state and serves the `cdn-proto` protocol over
 //!   `cdn-transport` (QUIC, mutual TLS); [`handler`] authorises each request by the role in the
 //!   peer's certificate and dispatches it to [`ops`] (client requests) or [`leasing`] (worker
@@ -31,7 +32,7 @@ mod state;
 mod views;
 mod workers;
 
-pub use blobs::{BlobError, BlobStore};
+pub use blobs::{BlobError, BlobSpec, BlobStore, S3Settings};
 /// The transport's per-peer caps, as [`MasterConfig::server_limits`] takes them.
 pub use cdn_transport::ServerLimits;
 pub use errors::MasterError;

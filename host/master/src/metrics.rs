@@ -146,7 +146,7 @@ impl Metrics {
         );
         registry.register(
             "cdn_blob_bytes_stored",
-            "Bytes in the blob store (images, thumbnails, plugins)",
+            "Bytes in the blob store (images, thumbnails, plugins); 0 for a store that cannot count them cheaply (S3)",
             m.blob_bytes.clone(),
         );
         registry.register(

@@ -1,6 +1,7 @@
 //! The client's ops: register, query, fetch, list, plugins, stats (and `plugin_fetch`, which
 //! workers use too).
 
+use crate::blobs::BlobError;
 use crate::errors::OpError;
 use crate::ids::validate_id;
 use crate::registry::Registered;
@@ -88,7 +89,7 @@ pub(crate) async fn register(
             Registered::AlreadyRegistered => {
                 // The row is there; make sure its bytes are too (a blob lost to a crash or by
                 // hand is put back from the bytes just sent, which hash the same).
-                if !s.blobs.contains(&source) {
+                if !s.blobs.contains(&source)? {
                     tracing::warn!(image = %id, blob = %source, "source blob missing: stored again");
                     s.blobs.put(&body)?;
                 }
@@ -299,10 +300,12 @@ pub(crate) async fn plugin_fetch(state: &Arc<State>, hash: String) -> Result<Fra
         .parse()
         .map_err(|e| OpError::new(kind::INVALID_HASH, format!("plugin hash: {e}")))?;
     let bytes = blocking(state, move |s| {
-        if !s.blobs.contains(&id) {
-            return Err(OpError::new(kind::NOT_FOUND, format!("no plugin {id}")));
-        }
-        let bytes = s.blobs.get(&id)?;
+        let bytes = match s.blobs.get(&id) {
+            Err(BlobError::NotFound(_)) => {
+                return Err(OpError::new(kind::NOT_FOUND, format!("no plugin {id}")))
+            }
+            got => got?,
+        };
         if !bytes.starts_with(WASM_MAGIC) {
             return Err(OpError::new(kind::NOT_FOUND, format!("no plugin {id}")));
         }

@@ -1,12 +1,13 @@
 //! [`Master`]: opens the data folder, and serves the protocol on QUIC ([`Serving`]).
 //!
 //! - [`Master::open`] opens the registry (`DATA/registry.sqlite3`, or the one
-//!   [`MasterConfig::registry`] names) and `DATA/blobs`, recovers leases left from a previous
-//!   run, and stores the plugins it starts with.
+//!   [`MasterConfig::registry`] names) and the blob store (`DATA/blobs`, or the one
+//!   [`MasterConfig::blobs`] names), recovers leases left from a previous run, and stores the
+//!   plugins it starts with.
 //! - [`Master::serve`] listens and returns a [`Serving`], whose [`Serving::shutdown`] closes the
 //!   endpoint.
 
-use crate::blobs::BlobStore;
+use crate::blobs::{BlobSpec, BlobStore};
 use crate::errors::MasterError;
 use crate::handler::MasterHandler;
 use crate::leasing;
@@ -40,6 +41,8 @@ pub struct MasterConfig {
     pub plugins: Vec<(String, Vec<u8>)>,
     /// The largest upload accepted (images, thumbnails, plugins).
     pub max_upload: u64,
+    /// Where blobs are kept (`file:DIR`, `s3://BUCKET/PREFIX`); `None`: the folder `DATA/blobs`.
+    pub blobs: Option<BlobSpec>,
     /// How often overdue leases are looked for.
     pub expiry_interval: Duration,
     /// A worker counts as connected for this long after its last request.
@@ -60,6 +63,7 @@ impl Default for MasterConfig {
             max_attempts: 3,
             plugins: Vec::new(),
             max_upload: MAX_UPLOAD,
+            blobs: None,
             expiry_interval: Duration::from_secs(1),
             workers_window: Duration::from_secs(30),
             max_leases_per_worker: DEFAULT_MAX_LEASES_PER_WORKER,
@@ -133,7 +137,11 @@ impl Master {
             None => Registry::open(data_dir.join("registry.sqlite3"))?,
         };
         tracing::info!(registry = %registry.describe(), "registry open");
-        let blobs = BlobStore::open(data_dir.join("blobs"))?;
+        let blobs = match &config.blobs {
+            Some(spec) => BlobStore::open_spec(spec)?,
+            None => BlobStore::open_dir(data_dir.join("blobs"))?,
+        };
+        tracing::info!(blobs = %blobs, "blob store open");
         let recovered = registry.recover(now_ms())?;
         if !recovered.is_empty() {
             tracing::info!(

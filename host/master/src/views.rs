@@ -14,7 +14,7 @@ pub(crate) fn params_of(id: &str, params_json: &str) -> Result<Params, OpError> 
 /// live; the blob store does).
 pub(crate) fn located(mut view: ImageView, blobs: &BlobStore) -> ImageView {
     if let Some(thumbnail) = view.thumbnail.as_mut() {
-        thumbnail.location = blobs.path(&thumbnail.hash).display().to_string();
+        thumbnail.location = blobs.location(&thumbnail.hash);
     }
     view
 }

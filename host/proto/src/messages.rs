@@ -197,7 +197,7 @@ pub struct ThumbnailView {
     pub width: u32,
     pub height: u32,
     pub format: String,
-    /// The blob's path on the master's disk.
+    /// Where the blob is, as a URI: `file:///…` (the master's disk) or `s3://bucket/key`.
     pub location: String,
 }
 
@@ -363,7 +363,7 @@ mod tests {
                 width: 256,
                 height: 170,
                 format: "jpeg".into(),
-                location: "/data/blobs/ab/abab".into(),
+                location: "file:///data/blobs/ab/abab".into(),
             }),
             made_by: Some("w1".into()),
             created_ms: 1,

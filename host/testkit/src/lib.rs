@@ -8,6 +8,7 @@
 //!   reaped when dropped, also when a test fails.
 //! - [`cluster`]: one test's world in a temporary folder — certificates, a master, workers, and
 //!   the `cdn` client pointed at them.
+//! - [`s3`]: a real S3 API server (moto) on a free port, for the S3 blob backend.
 //! - [`local`]: `cdn-local` runs, sample folders and their thumbnails.
 //! - [`postgres`]: a real PostgreSQL (`$DATABASE_URL`, or a throwaway cluster of its own) and a
 //!   fresh database per test.
@@ -24,6 +25,7 @@ pub mod local;
 pub mod net;
 pub mod postgres;
 pub mod process;
+pub mod s3;
 pub mod slow_plugin;
 pub mod wait;
 
@@ -31,4 +33,5 @@ pub use cluster::Cluster;
 pub use images::{assert_thumbnail_fits, jpeg};
 pub use net::{free_tcp_port, free_udp_port};
 pub use process::{bin, path_str, run_bounded, Proc, Ran};
+pub use s3::S3Server;
 pub use wait::{eventually, BOUND};

@@ -1,7 +1,7 @@
 //! `GET /healthz`: the process answers. `GET /readyz`: the registry answers a query and the blob
-//! store's folder can be read (503 saying which is not).
+//! store answers (its folder can be read, its bucket listed; 503 saying which is not).
 
-use super::{metrics::blob_root, Shared};
+use super::Shared;
 use crate::errors::OpError;
 use crate::state::blocking;
 use axum::extract::State;
@@ -19,10 +19,9 @@ pub(crate) async fn readyz(State(http): State<Shared>) -> Response {
             Ok(_) => "ok".to_string(),
             Err(e) => e.to_string(),
         };
-        let root = blob_root(&s.blobs);
-        let blobs = match std::fs::read_dir(&root) {
-            Ok(_) => "ok".to_string(),
-            Err(e) => format!("cannot read {}: {e}", root.display()),
+        let blobs = match s.blobs.check() {
+            Ok(()) => "ok".to_string(),
+            Err(e) => e.to_string(),
         };
         Ok::<_, OpError>((registry, blobs))
     })

@@ -7,18 +7,17 @@ use crate::state::blocking;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use cdn_common::ContentHash;
 use cdn_proto::kind;
-use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// How long a count of the blob store's bytes is reused before the folder is walked again.
+/// How long a count of the blob store's bytes is reused before it is counted again.
 const BLOB_BYTES_TTL: Duration = Duration::from_secs(10);
 
-/// The blob store's size, counted by walking its folder at most every [`BLOB_BYTES_TTL`].
+/// The blob store's size, counted (by the folder store: a walk of its folder) at most every
+/// [`BLOB_BYTES_TTL`]. A store that cannot count cheaply (S3) reports 0.
 #[derive(Default)]
 pub(crate) struct BlobBytes {
     last: Mutex<Option<(Instant, u64)>>,
@@ -32,33 +31,10 @@ impl BlobBytes {
                 return bytes;
             }
         }
-        let bytes = folder_bytes(&blob_root(blobs));
+        let bytes = blobs.stored_bytes().unwrap_or(0);
         *last = Some((Instant::now(), bytes));
         bytes
     }
-}
-
-/// The blob store's top folder (a blob lives at `ROOT/ab/abcdef...`).
-pub(crate) fn blob_root(blobs: &BlobStore) -> PathBuf {
-    let any = blobs.path(&ContentHash::of(b""));
-    any.parent()
-        .and_then(Path::parent)
-        .map(Path::to_path_buf)
-        .unwrap_or(any)
-}
-
-/// Bytes of the files in `root`'s subfolders (unreadable entries count as nothing).
-fn folder_bytes(root: &Path) -> u64 {
-    let Ok(subs) = std::fs::read_dir(root) else {
-        return 0;
-    };
-    subs.flatten()
-        .filter_map(|sub| std::fs::read_dir(sub.path()).ok())
-        .flat_map(|files| files.flatten())
-        .filter_map(|file| file.metadata().ok())
-        .filter(|meta| meta.is_file())
-        .map(|meta| meta.len())
-        .sum()
 }
 
 pub(crate) async fn metrics(State(http): State<Shared>) -> Response {

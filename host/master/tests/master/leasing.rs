@@ -119,7 +119,8 @@ async fn long_poll_lease_complete_fetch() {
             (777, 256, 170, "jpeg")
         );
         assert_eq!(t.hash, ContentHash::of(&thumb));
-        assert!(std::path::Path::new(&t.location).is_file());
+        let path = t.location.strip_prefix("file://").expect("a file:// URI");
+        assert!(std::path::Path::new(path).is_file(), "{}", t.location);
 
         let (view, bytes) = call::<ImageView>(
             &client,
