@@ -11,7 +11,7 @@
 //! Logs go to stderr (`RUST_LOG`, default `info`).
 
 use anyhow::{Context, Result};
-use cdn_master::{BlobSpec, HttpConfig, HttpServing, Master, MasterConfig};
+use cdn_master::{HttpConfig, HttpServing, Master, MasterConfig};
 use cdn_worker::{Stop, WorkerConfig};
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -69,7 +69,7 @@ struct MasterArgs {
     /// AWS_DEFAULT_REGION or AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
     /// AWS_SESSION_TOKEN, and AWS_ALLOW_HTTP=true for a plain-http endpoint.
     #[arg(long, value_name = "SPEC", value_parser = parse_blobs)]
-    blobs: Option<BlobSpec>,
+    blobs: Option<cdn_master::BlobSpec>,
     /// Certificate folder made by `cdn-certs init` (uses master.pem, master.key, ca.pem).
     #[arg(long, default_value = "./certs", value_name = "DIR")]
     certs: PathBuf,
@@ -164,7 +164,7 @@ fn parse_registry(spec: &str) -> Result<cdn_master::RegistrySpec, String> {
         .map_err(|e: cdn_master::RegistryError| e.to_string())
 }
 
-fn parse_blobs(s: &str) -> Result<BlobSpec, String> {
+fn parse_blobs(s: &str) -> Result<cdn_master::BlobSpec, String> {
     s.parse().map_err(|e: cdn_master::BlobError| e.to_string())
 }
 

@@ -47,12 +47,7 @@ pub enum BlobError {
     )]
     Spec { spec: String, why: String },
     #[error("S3 bucket {bucket:?} does not exist at {endpoint} (create it first)")]
-    BucketMissing {
-        bucket: String,
-        endpoint: String,
-        #[source]
-        source: Box<object_store::Error>,
-    },
+    BucketMissing { bucket: String, endpoint: String },
     #[error("S3 bucket {bucket:?} at {endpoint}: {why}")]
     S3Setup {
         bucket: String,

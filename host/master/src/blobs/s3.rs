@@ -154,8 +154,7 @@ pub struct S3Store {
     /// The same client with few retries, for checks that must answer quickly (open, `/readyz`).
     probe: Arc<AmazonS3>,
     /// Always `Some` until dropped.
-    /// Its own runtime (dropping it never blocks, so the store may go away on any thread).
-    bridge: Bridge,
+    bridge: Option<Bridge>,
 }
 
 impl fmt::Debug for S3Store {
@@ -192,29 +191,38 @@ impl S3Store {
             retry_timeout: Duration::from_secs(5),
             ..RetryConfig::default()
         });
-        let bridge = Bridge::new("s3", 2)?;
-        // Built on the bridge's runtime: the HTTP client may want one.
-        let (store, probe) = bridge
-            .run(async move {
-                Ok::<_, object_store::Error>((builder.build()?, probe_builder.build()?))
-            })?
-            .map_err(|e| setup(format!("configuring the S3 client: {e}")))?;
         let prefix =
             Path::parse(&spec.prefix).map_err(|e| setup(format!("bad key prefix: {e}")))?;
+        let bridge = Bridge::new("s3", 2)?;
+        // Built on the bridge's runtime: the HTTP client may want one.
+        let built = bridge.run(async move {
+            Ok::<_, object_store::Error>((builder.build()?, probe_builder.build()?))
+        });
+        let (store, probe) = match built {
+            Ok(Ok(clients)) => clients,
+            failed => {
+                drop_bridge(bridge);
+                return Err(match failed {
+                    Ok(Err(e)) => setup(format!("configuring the S3 client: {e}")),
+                    Err(e) => e.into(),
+                    Ok(Ok(_)) => unreachable!("matched above"),
+                });
+            }
+        };
         let s3 = S3Store {
             spec: spec.clone(),
             prefix,
             endpoint,
             store: Arc::new(store),
             probe: Arc::new(probe),
-            bridge,
+            bridge: Some(bridge),
         };
         s3.check()?;
         Ok(s3)
     }
 
     fn bridge(&self) -> &Bridge {
-        &self.bridge
+        self.bridge.as_ref().expect("the bridge lives until drop")
     }
 
     /// The object key of a blob.
@@ -274,14 +282,14 @@ impl BlobBackend for S3Store {
         format!("s3://{}/{}", self.spec.bucket, self.key(id))
     }
 
-    /// Lists the prefix from past its last possible key (`~` sorts after every hex digit):
+    /// Lists the prefix from past its last possible key (`g` sorts after every hex digit):
     /// one request, an empty answer, and an error if the bucket is missing or unreachable.
     fn check(&self) -> Result<(), BlobError> {
         let probe = self.probe.clone();
         let prefix = self.prefix.clone();
         let listed = self.bridge().run(async move {
             let prefix = (!prefix.as_ref().is_empty()).then_some(prefix);
-            let past_the_end = prefix.clone().unwrap_or_default().join("~");
+            let past_the_end = prefix.clone().unwrap_or_default().join("g");
             match probe
                 .list_with_offset(prefix.as_ref(), &past_the_end)
                 .next()
@@ -314,26 +322,43 @@ impl S3Store {
                     matches!(h.kind(), Connect | Timeout)
                 })
         });
-        let text = chain(&e)
-            .map(|s| s.to_string())
-            .collect::<Vec<_>>()
-            .join(": ");
+        // Each error's text repeats its sources': the innermost says what happened.
+        let cause = chain(&e).last().map(|s| s.to_string()).unwrap_or_default();
         if unreachable {
             BlobError::S3Setup {
                 bucket: self.spec.bucket.clone(),
                 endpoint: self.endpoint.clone(),
-                why: format!("the endpoint does not answer: {text}"),
+                why: format!("the endpoint does not answer: {cause}"),
             }
-        } else if text.contains("NoSuchBucket") || matches!(e, object_store::Error::NotFound { .. })
+        } else if chain(&e).any(|s| s.to_string().contains("NoSuchBucket"))
+            || matches!(e, object_store::Error::NotFound { .. })
         {
             BlobError::BucketMissing {
                 bucket: self.spec.bucket.clone(),
                 endpoint: self.endpoint.clone(),
-                source: Box::new(e),
             }
         } else {
             self.err("listing the bucket".into(), e)
         }
+    }
+}
+
+impl Drop for S3Store {
+    fn drop(&mut self) {
+        if let Some(bridge) = self.bridge.take() {
+            drop_bridge(bridge);
+        }
+    }
+}
+
+/// Drops the bridge's runtime where that is allowed. A tokio runtime may not be dropped within
+/// another runtime's async context (it panics), and the master's state can go away on an async
+/// thread (or be opened from one, and fail): there a plain thread drops it.
+fn drop_bridge(bridge: Bridge) {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        std::thread::spawn(move || drop(bridge));
+    } else {
+        drop(bridge);
     }
 }
 

@@ -319,9 +319,21 @@ async fn a_master_over_s3() {
     };
     s3.create_bucket("images");
     let spec = BlobSpec::parse_with("s3://images/cdn", backend.settings()).expect("spec");
+    let missing = BlobSpec::parse_with("s3://no-such-bucket", backend.settings()).expect("spec");
     let certs = certs();
     let data = tempfile::tempdir().unwrap();
     bounded(async {
+        // A missing bucket stops the master at open (an error, also on an async thread).
+        let config = MasterConfig {
+            blobs: Some(missing),
+            ..MasterConfig::default()
+        };
+        let refused = tempfile::tempdir().unwrap();
+        let err = cdn_master::Master::open(refused.path(), config)
+            .err()
+            .expect("no bucket, no master");
+        assert!(err.to_string().contains("no-such-bucket"), "{err}");
+
         let config = MasterConfig {
             blobs: Some(spec),
             ..MasterConfig::default()
