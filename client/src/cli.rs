@@ -1,6 +1,7 @@
 //! The command line (clap derive).
 
 use crate::exit::EXIT_CODES_HELP;
+use cdn_common::MasterList;
 use cdn_params::ParamArgs;
 use cdn_proto::{Status, DEFAULT_PLUGIN};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -17,6 +18,7 @@ Examples:
   cdn list --status failed
   cdn plugin add stamp stamp.wasm && cdn register dog.jpg dog.jpg --plugin stamp
   cdn --master cdn.example.org:4433 --certs /etc/imagecdn/certs --name alice stats
+  CDN_MASTER=10.0.0.1:4433,10.0.0.2:4433 cdn list
 
 Certificates: the folder (--certs) must hold ca.pem and client.pem/client.key
 (or client-NAME.pem/.key with --name NAME), as made by `cdn-certs init`.
@@ -35,16 +37,18 @@ pub struct Cli {
 /// Flags every command takes (before or after the command name).
 #[derive(Debug, Clone, Args)]
 pub struct Global {
-    /// The master's address (QUIC over UDP).
+    /// The master's address (QUIC over UDP), or several, comma separated: the first that
+    /// answers is used (a master that is down costs half a second, not the connect timeout),
+    /// and `wait` moves to the next when its connection is lost.
     #[arg(
         long,
         global = true,
         env = "CDN_MASTER",
         hide_env_values = true,
         default_value = "127.0.0.1:4433",
-        value_name = "HOST:PORT"
+        value_name = "HOST:PORT[,HOST:PORT...]"
     )]
-    pub master: String,
+    pub master: MasterList,
     /// The certificate folder made by `cdn-certs init` (ca.pem, client.pem, client.key).
     #[arg(
         long,
@@ -321,7 +325,7 @@ mod tests {
     #[test]
     fn defaults_are_the_design_defaults() {
         let cli = Cli::try_parse_from(["cdn", "register", "a.jpg", "a.jpg"]).unwrap();
-        assert_eq!(cli.global.master, "127.0.0.1:4433");
+        assert_eq!(cli.global.master.to_string(), "127.0.0.1:4433");
         assert_eq!(cli.global.connect_timeout, Duration::from_secs(10));
         let Command::Register(args) = cli.command else {
             panic!("not register")
@@ -335,10 +339,20 @@ mod tests {
         let cli =
             Cli::try_parse_from(["cdn", "list", "--master", "h:1", "--connect-timeout", "2s"])
                 .unwrap();
-        assert_eq!(cli.global.master, "h:1");
+        assert_eq!(cli.global.master.to_string(), "h:1");
         assert_eq!(cli.global.connect_timeout, Duration::from_secs(2));
         let cli = Cli::try_parse_from(["cdn", "--name", "bob", "stats"]).unwrap();
         assert_eq!(cli.global.name.as_deref(), Some("bob"));
+    }
+
+    #[test]
+    fn master_takes_a_list_and_refuses_a_bad_one() {
+        let cli = Cli::try_parse_from(["cdn", "stats", "--master", "a:1,b:2"]).unwrap();
+        assert_eq!(cli.global.master.iter().collect::<Vec<_>>(), ["a:1", "b:2"]);
+        for bad in ["a:1,", "a:1,b", ""] {
+            let err = Cli::try_parse_from(["cdn", "stats", "--master", bad]).unwrap_err();
+            assert!(err.to_string().contains("master address"), "{bad:?}: {err}");
+        }
     }
 
     #[test]

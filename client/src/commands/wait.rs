@@ -1,5 +1,6 @@
 //! `cdn wait ID... [--timeout T] [--interval I]`: polls `query` until every id is done or
-//! failed.
+//! failed. A lost connection moves to the next master of `--master` (a query may be asked
+//! twice), until the timeout.
 
 use crate::cli::{Global, WaitArgs};
 use crate::connect::Master;
@@ -19,8 +20,8 @@ pub async fn run(global: &Global, mut args: WaitArgs) -> anyhow::Result<Exit> {
             waiting.push((id, None));
         }
     }
-    let master = Master::connect(global).await?;
-    let polled = poll(&master, waiting, &args).await;
+    let mut master = Master::connect(global).await?;
+    let polled = poll(&mut master, waiting, &args).await;
     // Closed whatever happened (see `Master::call_once`).
     master.close().await;
     let (waiting, any_failed) = polled?;
@@ -46,7 +47,7 @@ pub async fn run(global: &Global, mut args: WaitArgs) -> anyhow::Result<Exit> {
 /// Queries the ids in rounds until each is done or failed or the timeout passes. Returns the
 /// ids still unfinished (with their last status) and whether any failed.
 async fn poll(
-    master: &Master,
+    master: &mut Master,
     mut waiting: Vec<(String, Option<Status>)>,
     args: &WaitArgs,
 ) -> anyhow::Result<(Vec<(String, Option<Status>)>, bool)> {
@@ -63,13 +64,11 @@ async fn poll(
                 continue;
             }
             let request = Request::Query { id: id.clone() };
-            let query = master.call::<ImageView>(&request, Vec::new());
-            let Ok(answer) = tokio::time::timeout_at(deadline, query).await else {
+            let Some((view, _)) = master.call_moving::<ImageView>(&request, deadline).await? else {
                 timed_out = true;
                 still.push((id, last));
                 continue;
             };
-            let (view, _) = answer?;
             match view.status {
                 Status::Done => output::line(&format!("{id} done"))?,
                 Status::Failed => {

@@ -4,13 +4,15 @@
 //!   PostgreSQL that several masters share) and `--blobs` (a folder or an S3 bucket); serves
 //!   QUIC on `--listen`, and leases thumbnail tasks to workers. SIGINT/SIGTERM stop it; with
 //!   SQLite, leases in flight go back to `pending` when it starts again.
-//! - `cdn-host worker` leases tasks from `--master` and runs their plugin in the wasm runtime.
+//! - `cdn-host worker` leases tasks from `--master` (one master or several, `A,B,...`; it
+//!   moves to the next when its connection breaks) and runs their plugin in the wasm runtime.
 //!   The first SIGINT/SIGTERM stops it taking work and lets it finish what it holds; a second
 //!   hands those tasks back to the master at once.
 //!
 //! Logs go to stderr (`RUST_LOG`, default `info`).
 
 use anyhow::{Context, Result};
+use cdn_common::MasterList;
 use cdn_master::{HttpConfig, HttpServing, Master, MasterConfig};
 use cdn_worker::{Stop, WorkerConfig};
 use clap::{Args, Parser, Subcommand};
@@ -119,9 +121,16 @@ struct MasterArgs {
 
 #[derive(Args)]
 struct WorkerArgs {
-    /// The master's address, HOST:PORT (its certificate must be valid for HOST).
-    #[arg(long, default_value = "127.0.0.1:4433", value_name = "HOST:PORT")]
-    master: String,
+    /// The masters' addresses, HOST:PORT (each certificate must be valid for its HOST), comma
+    /// separated: tried in order; when the connection breaks the worker moves to the next
+    /// (leases held go on through it).
+    #[arg(
+        long,
+        env = "CDN_MASTER",
+        default_value = "127.0.0.1:4433",
+        value_name = "HOST:PORT[,HOST:PORT...]"
+    )]
+    master: MasterList,
     /// Certificate folder (uses worker.pem, or worker-NAME.pem with --name, and ca.pem).
     #[arg(long, default_value = "./certs", value_name = "DIR")]
     certs: PathBuf,
@@ -385,6 +394,19 @@ mod tests {
         );
         for bad in ["stamp", "=x.wasm", "stamp="] {
             assert!(parse_named_plugin(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_worker_takes_a_list_of_masters() {
+        let cli = Cli::try_parse_from(["cdn-host", "worker", "--master", "a:1, b:2"]).unwrap();
+        let Command::Worker(args) = cli.command else {
+            panic!("not a worker")
+        };
+        assert_eq!(args.master.iter().collect::<Vec<_>>(), ["a:1", "b:2"]);
+        for bad in ["a:1,,b:2", "a", "a:1,a:1"] {
+            let err = Cli::try_parse_from(["cdn-host", "worker", "--master", bad]);
+            assert!(err.is_err(), "{bad:?}");
         }
     }
 

@@ -10,6 +10,7 @@
 //!   one, never half of it.
 //! - [`url_signing`]: the HMAC signature of an HTTP thumbnail URL (the master verifies, `cdn url`
 //!   signs).
+//! - [`MasterList`]: the masters a worker or client is given (`--master A,B,...`), checked once.
 //!
 //! No wasmtime, no network, no database: the client, the certificate tool, the runtime, the
 //! master and the worker all depend on it.
@@ -19,12 +20,14 @@ mod clock;
 mod hash;
 #[cfg(feature = "logging")]
 pub mod logging;
+mod masters;
 pub mod name;
 pub mod url_signing;
 
 pub use atomic::{write_atomic, AtomicFile, WriteError};
 pub use clock::now_ms;
 pub use hash::{BadHash, ContentHash, ContentHasher};
+pub use masters::{MasterList, MasterListError};
 
 /// The first four bytes of every WebAssembly module.
 pub const WASM_MAGIC: &[u8; 4] = b"\0asm";

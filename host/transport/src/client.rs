@@ -193,8 +193,18 @@ impl Client {
         identity: &Identity,
         timeout: std::time::Duration,
     ) -> Result<Client, ClientError> {
+        Client::dial(master, identity.client_config()?, timeout).await
+    }
+
+    /// [`Client::connect_to`] with an explicit quinn configuration.
+    pub async fn dial(
+        master: &str,
+        config: quinn::ClientConfig,
+        timeout: std::time::Duration,
+    ) -> Result<Client, ClientError> {
         let (addr, server_name) = resolve_master(master).await?;
-        match tokio::time::timeout(timeout, Client::connect(addr, &server_name, identity)).await {
+        match tokio::time::timeout(timeout, Client::connect_with(addr, &server_name, config)).await
+        {
             Ok(result) => result,
             Err(_) => Err(ClientError::Connect {
                 addr,
@@ -266,6 +276,12 @@ impl Client {
         frame::read(&mut recv, self.limits)
             .await
             .map_err(|e| self.explain(e))
+    }
+
+    /// Whether the connection is closed (by either side, or timed out): every request on it
+    /// would fail.
+    pub fn is_closed(&self) -> bool {
+        self.connection.close_reason().is_some()
     }
 
     /// The master's identity, from its certificate.

@@ -11,6 +11,8 @@
 //!   typed [`FrameError`], answered with an error frame; the connection keeps serving.
 //! - [`Server`] and [`Client`]: accept/serve and connect/request; [`Client::call`] sends a
 //!   `cdn-proto` request and reads its typed response.
+//! - [`Dialer`]: connecting to the first of several masters (`--master A,B,...`) that answers,
+//!   from the one the caller prefers; used by workers and the client to move between masters.
 //! - [`ServerLimits`]: what one peer may take from a server — requests open at once per
 //!   connection (QUIC `MAX_STREAMS`, default 32; more wait), connections open at once per
 //!   identity (default 8; one more is closed with [`CLOSE_TOO_MANY_CONNECTIONS`], which the
@@ -24,6 +26,7 @@ mod admission;
 mod budget;
 mod call;
 mod client;
+mod dial;
 pub mod frame;
 pub mod limits;
 mod peer;
@@ -36,6 +39,7 @@ pub use call::CallError;
 pub use cdn_certs::ca_key_warning;
 pub use cdn_certs::Role;
 pub use client::{resolve_master, Client, ClientError, Refusal};
+pub use dial::{Attempt, Connected, Dialer, NoMaster, CONNECT_STAGGER};
 pub use frame::{Frame, FrameError, FrameLimits};
 pub use limits::{
     ServerLimits, CLOSE_NO_IDENTITY, CLOSE_SHUTDOWN, CLOSE_TOO_MANY_CONNECTIONS,

@@ -20,6 +20,14 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// both peers'; one side's keep-alives suffice.)
 pub const KEEP_ALIVE: Duration = Duration::from_secs(5);
 
+/// The idle timeout of connections made by [`crate::Dialer`] (workers and the client): a
+/// master that died without a word (`kill -9`, its machine gone) is noticed after this long,
+/// well within a lease's time, and the worker moves to the next master. The smaller of both
+/// peers' timeouts applies, so this side alone decides.
+pub const DIALER_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// ...with a keep-alive this often.
+pub const DIALER_KEEP_ALIVE: Duration = Duration::from_secs(2);
+
 /// Why an identity could not be loaded or a TLS configuration built.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -139,13 +147,27 @@ impl Identity {
 
     /// The client side: presents our certificate and checks the master's against our CA.
     pub fn client_config(&self) -> Result<quinn::ClientConfig, TlsError> {
+        self.client_config_with(IDLE_TIMEOUT, KEEP_ALIVE)
+    }
+
+    /// [`Identity::client_config`] with another idle timeout and keep-alive interval.
+    pub fn client_config_with(
+        &self,
+        idle_timeout: Duration,
+        keep_alive: Duration,
+    ) -> Result<quinn::ClientConfig, TlsError> {
         let tls = rustls::ClientConfig::builder_with_provider(provider())
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(config_error)?
             .with_root_certificates(self.roots.clone())
             .with_client_auth_cert(self.chain.clone(), self.key.clone_key())
             .map_err(config_error)?;
-        client_config(tls)
+        let mut config = client_config(tls)?;
+        let mut transport = quinn::TransportConfig::default();
+        transport.max_idle_timeout(idle_timeout.try_into().ok());
+        transport.keep_alive_interval(Some(keep_alive));
+        config.transport_config(Arc::new(transport));
+        Ok(config)
     }
 }
 

@@ -2,7 +2,8 @@
 //! task's plugin in the sandboxed wasm runtime (`cdn-runtime`), and reports the result. The
 //! `cdn-host worker` command (`host/cdn-host`) is a thin command line over [`run`].
 //!
-//! - [`link`]: the one connection to the master, re-made with back-off when it breaks.
+//! - [`link`]: the one connection to a master of the list, made again to the next master
+//!   (with back-off) when it breaks.
 //! - [`plugins`]: plugins by hash, in memory, on disk, or fetched from the master once.
 //! - [`task`]: one task: run the plugin off the async threads, report the result.
 //! - [`keeper`]: the lease timed on this machine's clock, extended from the grant's receipt
@@ -25,9 +26,10 @@ mod plugins;
 mod task;
 
 use cdn_certs::Role;
+use cdn_common::MasterList;
 use cdn_proto::{LeaseResponse, Request, MAX_LEASE_WAIT_MS};
 use cdn_runtime::{Limits, Runtime};
-use cdn_transport::{ClientError, Identity, TlsError};
+use cdn_transport::{Dialer, Identity, NoMaster, TlsError};
 use link::{Backoff, CallError, Link};
 use plugins::Plugins;
 use std::path::PathBuf;
@@ -44,8 +46,9 @@ pub const DEFAULT_MAX_LONG_POLLS: usize = 16;
 /// How a worker runs.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
-    /// `HOST:PORT` of the master.
-    pub master: String,
+    /// The masters (`HOST:PORT` each), tried in this order; the worker moves to the next when
+    /// its connection breaks.
+    pub masters: MasterList,
     /// The certificate folder (`worker.pem` or `worker-NAME.pem`, `ca.pem`).
     pub certs: PathBuf,
     /// The worker's name (its certificate `worker-NAME.pem`); `None` for `worker.pem`.
@@ -69,10 +72,10 @@ pub struct WorkerConfig {
 }
 
 impl WorkerConfig {
-    /// The defaults of DESIGN §6 for a worker of `master` with certificates in `certs`.
-    pub fn new(master: impl Into<String>, certs: impl Into<PathBuf>, cache: PathBuf) -> Self {
+    /// The defaults of DESIGN §6 for a worker of `masters` with certificates in `certs`.
+    pub fn new(masters: MasterList, certs: impl Into<PathBuf>, cache: PathBuf) -> Self {
         WorkerConfig {
-            master: master.into(),
+            masters,
             certs: certs.into(),
             name: None,
             concurrency: 1,
@@ -121,8 +124,9 @@ impl Stop {
 pub enum WorkerError {
     #[error(transparent)]
     Tls(#[from] TlsError),
-    #[error("cannot connect to the master: {0}")]
-    Connect(#[from] ClientError),
+    /// No master could be connected to, each for a reason that retrying will not fix.
+    #[error(transparent)]
+    Connect(#[from] NoMaster),
     #[error("plugin runtime: {0}")]
     Runtime(#[from] cdn_runtime::RunError),
     #[error("plugin {path}: {source}")]
@@ -167,8 +171,12 @@ pub async fn run(
         tracing::warn!("{warning}");
     }
     let identity = Identity::load(&config.certs, Role::Worker, config.name.as_deref())?;
-    tracing::info!(worker = %identity.peer, master = %config.master, concurrency = config.concurrency, "worker starting");
-    let link = Link::new(config.master.clone(), identity, config.connect_timeout);
+    tracing::info!(worker = %identity.peer, masters = %config.masters, concurrency = config.concurrency, "worker starting");
+    let link = Link::new(Dialer::new(
+        config.masters.clone(),
+        &identity,
+        config.connect_timeout,
+    )?);
     link.first_connect().await?;
     let plugins = Arc::new(load_plugins(&config).await?);
     let link = Arc::new(link);
@@ -294,10 +302,10 @@ async fn lease_loop(shared: Shared, mut stop: watch::Receiver<Stop>, lease_wait:
                 let wait = backoff.next_wait();
                 match &e {
                     CallError::Unreachable(_) => {
-                        tracing::warn!(master = %link.master(), "{e}; retrying in {wait:?}")
+                        tracing::warn!(masters = %link.masters(), "{e}; retrying in {wait:?}")
                     }
                     CallError::Refused { .. } | CallError::Invalid(_) => {
-                        tracing::error!(master = %link.master(), "lease refused: {e}; retrying in {wait:?}")
+                        tracing::error!(masters = %link.masters(), "lease refused: {e}; retrying in {wait:?}")
                     }
                 }
                 tokio::select! {

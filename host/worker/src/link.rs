@@ -1,11 +1,20 @@
-//! The worker's line to the master: one QUIC connection shared by every task, made again (with
-//! back-off) when it breaks, and one typed `call` for every op.
+//! The worker's line to the masters: one QUIC connection shared by every task, to one master
+//! of the list (`--master A,B,...`) at a time, and one typed `call` for every op.
+//!
+//! When the connection breaks (the master closed it, or went silent for the dialer's idle
+//! timeout: killed, its machine gone), the next call connects again, starting from the *next*
+//! master of the list and going round it ([`cdn_transport::Dialer`]). A round in which no master
+//! answered is followed by a back-off ([`Backoff`]) before the next round; calls meanwhile fail
+//! at once. Leases outlive the move: every master shares the registry, so a lease granted
+//! through one is extended, completed or failed through another (the keeper and the report
+//! just call again).
 
+use cdn_common::MasterList;
 use cdn_proto::Request;
-use cdn_transport::{Client, ClientError, Identity};
+use cdn_transport::{Client, Dialer, NoMaster};
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
 /// The first wait after a failed connection attempt; it doubles up to [`MAX_BACKOFF`].
@@ -26,64 +35,139 @@ pub(crate) enum CallError {
     Invalid(String),
 }
 
+/// Why there is no connection to hand out.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Down {
+    /// A round of connection attempts just failed.
+    #[error(transparent)]
+    NoMaster(NoMaster),
+    /// The last round failed and the back-off before the next has not passed yet.
+    #[error("{why} (trying again in {left:?})")]
+    BackingOff { why: String, left: Duration },
+}
+
 pub(crate) struct Link {
-    master: String,
-    identity: Identity,
-    connect_timeout: Duration,
-    current: Mutex<Option<Arc<Client>>>,
+    dialer: Dialer,
+    state: Mutex<State>,
+}
+
+struct State {
+    /// The connection in use, and its master's index in the list.
+    current: Option<(usize, Arc<Client>)>,
+    /// Where the next round of attempts starts: the master last used, or the one after a
+    /// master just lost.
+    next: usize,
+    /// The master last connected to, to tell a move from a first connection in the logs.
+    last: Option<usize>,
+    /// Back-off between rounds in which no master answered.
+    backoff: Backoff,
+    /// After a failed round: when the next may start, and why that one failed.
+    failed: Option<(Instant, String)>,
 }
 
 impl Link {
-    pub fn new(master: String, identity: Identity, connect_timeout: Duration) -> Link {
+    pub fn new(dialer: Dialer) -> Link {
         Link {
-            master,
-            identity,
-            connect_timeout,
-            current: Mutex::new(None),
+            dialer,
+            state: Mutex::new(State {
+                current: None,
+                next: 0,
+                last: None,
+                backoff: Backoff::new(),
+                failed: None,
+            }),
         }
     }
 
-    pub fn master(&self) -> &str {
-        &self.master
+    pub fn masters(&self) -> &MasterList {
+        self.dialer.masters()
     }
 
-    /// The current connection, or a new one (one attempt).
-    async fn client(&self) -> Result<Arc<Client>, ClientError> {
-        let mut current = self.current.lock().await;
-        if let Some(client) = current.as_ref() {
-            return Ok(client.clone());
+    /// The current connection, or a new one (one round over the masters).
+    async fn client(&self) -> Result<Arc<Client>, Down> {
+        let mut state = self.state.lock().await;
+        if let Some((index, client)) = &state.current {
+            if !client.is_closed() {
+                return Ok(client.clone());
+            }
+            let index = *index;
+            self.lost(&mut state, index, "the connection is closed");
         }
-        let client =
-            Arc::new(Client::connect_to(&self.master, &self.identity, self.connect_timeout).await?);
-        tracing::info!(master = %self.master, "connected to the master");
-        *current = Some(client.clone());
-        Ok(client)
+        if let Some((at, why)) = &state.failed {
+            let left = at.saturating_duration_since(Instant::now());
+            if !left.is_zero() {
+                return Err(Down::BackingOff {
+                    why: why.clone(),
+                    left,
+                });
+            }
+        }
+        let masters = self.dialer.masters();
+        match self.dialer.connect(state.next).await {
+            Ok(connected) => {
+                for attempt in &connected.failed {
+                    tracing::warn!(master = %attempt.master, "master not answering: {attempt}");
+                }
+                match state.last {
+                    Some(last) if last != connected.index => tracing::warn!(
+                        master = %connected.master,
+                        from = %masters.get(last),
+                        "moved to another master"
+                    ),
+                    _ => tracing::info!(master = %connected.master, "connected to the master"),
+                }
+                let client = Arc::new(connected.client);
+                state.current = Some((connected.index, client.clone()));
+                state.next = connected.index;
+                state.last = Some(connected.index);
+                state.backoff.reset();
+                state.failed = None;
+                Ok(client)
+            }
+            Err(no_master) => {
+                let wait = state.backoff.next_wait();
+                state.failed = Some((Instant::now() + wait, no_master.to_string()));
+                Err(Down::NoMaster(no_master))
+            }
+        }
     }
 
-    /// Connects once; a TLS refusal or a bad address is an error the caller should stop on
-    /// (it will not get better by retrying), anything else is retried by later calls.
-    pub async fn first_connect(&self) -> Result<(), ClientError> {
+    /// Drops the connection to master `index` (the current one) and makes the next round
+    /// start at the master after it.
+    fn lost(&self, state: &mut State, index: usize, why: &str) {
+        let masters = self.dialer.masters();
+        state.current = None;
+        state.next = masters.next_after(index);
+        tracing::warn!(
+            master = %masters.get(index),
+            next = %masters.get(state.next),
+            "lost the connection to the master ({why}); connecting to the next"
+        );
+    }
+
+    /// Connects once; when every master refused for a reason that stays (TLS refusal, not a
+    /// master, an address that does not resolve) that is an error the caller should stop on;
+    /// anything else is retried by later calls.
+    pub async fn first_connect(&self) -> Result<(), NoMaster> {
         match self.client().await {
             Ok(_) => Ok(()),
-            Err(
-                e @ (ClientError::Refused { .. }
-                | ClientError::Tls(_)
-                | ClientError::NotAMaster { .. }
-                | ClientError::Address { .. }),
-            ) => Err(e),
+            Err(Down::NoMaster(no_master)) if !no_master.retrying_may_help() => Err(no_master),
             Err(e) => {
-                tracing::warn!(master = %self.master, "master not reachable yet, will retry: {e}");
+                tracing::warn!(masters = %self.masters(), "no master reachable yet, will retry: {e}");
                 Ok(())
             }
         }
     }
 
-    /// Forgets `broken` (if it is still the current connection) so the next call reconnects.
-    async fn forget(&self, broken: &Arc<Client>) {
-        let mut current = self.current.lock().await;
-        if current.as_ref().is_some_and(|c| Arc::ptr_eq(c, broken)) {
-            *current = None;
-        }
+    /// Forgets `broken` (if it is still the current connection) so the next call connects to
+    /// the next master.
+    async fn forget(&self, broken: &Arc<Client>, why: &str) {
+        let mut state = self.state.lock().await;
+        let index = match &state.current {
+            Some((index, client)) if Arc::ptr_eq(client, broken) => *index,
+            _ => return,
+        };
+        self.lost(&mut state, index, why);
     }
 
     /// Sends `request` with `body`: the typed response and its body, or why not.
@@ -102,8 +186,9 @@ impl Link {
                 Err(CallError::Refused { kind, message })
             }
             Err(e @ cdn_transport::CallError::Transport { .. }) => {
-                self.forget(&client).await;
-                Err(CallError::Unreachable(e.to_string()))
+                let why = e.to_string();
+                self.forget(&client, &why).await;
+                Err(CallError::Unreachable(why))
             }
             Err(e) => Err(CallError::Invalid(e.to_string())),
         }
@@ -111,7 +196,7 @@ impl Link {
 
     /// Closes the connection politely, if there is one.
     pub async fn close(&self) {
-        if let Some(client) = self.current.lock().await.take() {
+        if let Some((_, client)) = self.state.lock().await.current.take() {
             if let Ok(client) = Arc::try_unwrap(client) {
                 client.close().await;
             }

@@ -6,5 +6,6 @@ mod http;
 mod http_browser;
 mod http_support;
 mod leases;
+mod masters;
 mod scale;
 mod walkthrough;

@@ -2,4 +2,5 @@
 
 mod bundle;
 mod connections;
+mod dial;
 mod limits;
