@@ -1,7 +1,7 @@
 //! The command line (clap derive).
 
 use crate::exit::EXIT_CODES_HELP;
-use cdn_common::MasterList;
+use cdn_common::{MasterList, MasterListError};
 use cdn_params::ParamArgs;
 use cdn_proto::{Status, DEFAULT_PLUGIN};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -48,7 +48,7 @@ pub struct Global {
         default_value = "127.0.0.1:4433",
         value_name = "HOST:PORT[,HOST:PORT...]"
     )]
-    pub master: MasterList,
+    pub master: String,
     /// The certificate folder made by `cdn-certs init` (ca.pem, client.pem, client.key).
     #[arg(
         long,
@@ -71,6 +71,14 @@ pub struct Global {
         value_name = "DURATION"
     )]
     pub connect_timeout: Duration,
+}
+
+impl Global {
+    /// `--master` as a list. Checked here rather than by clap, so that a bad address exits 1
+    /// with `cdn: ...`, as an unreachable one does.
+    pub fn masters(&self) -> Result<MasterList, MasterListError> {
+        self.master.parse()
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -325,7 +333,7 @@ mod tests {
     #[test]
     fn defaults_are_the_design_defaults() {
         let cli = Cli::try_parse_from(["cdn", "register", "a.jpg", "a.jpg"]).unwrap();
-        assert_eq!(cli.global.master.to_string(), "127.0.0.1:4433");
+        assert_eq!(cli.global.master, "127.0.0.1:4433");
         assert_eq!(cli.global.connect_timeout, Duration::from_secs(10));
         let Command::Register(args) = cli.command else {
             panic!("not register")
@@ -339,7 +347,7 @@ mod tests {
         let cli =
             Cli::try_parse_from(["cdn", "list", "--master", "h:1", "--connect-timeout", "2s"])
                 .unwrap();
-        assert_eq!(cli.global.master.to_string(), "h:1");
+        assert_eq!(cli.global.master, "h:1");
         assert_eq!(cli.global.connect_timeout, Duration::from_secs(2));
         let cli = Cli::try_parse_from(["cdn", "--name", "bob", "stats"]).unwrap();
         assert_eq!(cli.global.name.as_deref(), Some("bob"));
@@ -347,10 +355,12 @@ mod tests {
 
     #[test]
     fn master_takes_a_list_and_refuses_a_bad_one() {
-        let cli = Cli::try_parse_from(["cdn", "stats", "--master", "a:1,b:2"]).unwrap();
-        assert_eq!(cli.global.master.iter().collect::<Vec<_>>(), ["a:1", "b:2"]);
+        let cli = Cli::try_parse_from(["cdn", "stats", "--master", "a:1, b:2"]).unwrap();
+        let masters = cli.global.masters().unwrap();
+        assert_eq!(masters.iter().collect::<Vec<_>>(), ["a:1", "b:2"]);
         for bad in ["a:1,", "a:1,b", ""] {
-            let err = Cli::try_parse_from(["cdn", "stats", "--master", bad]).unwrap_err();
+            let cli = Cli::try_parse_from(["cdn", "stats", "--master", bad]).unwrap();
+            let err = cli.global.masters().unwrap_err();
             assert!(err.to_string().contains("master address"), "{bad:?}: {err}");
         }
     }

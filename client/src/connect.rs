@@ -31,13 +31,14 @@ impl Master {
     /// Loads the client identity from `--certs` (and `--name`) and connects to the first
     /// master of `--master` that answers (in the order given).
     pub async fn connect(global: &Global) -> anyhow::Result<Master> {
+        let masters = global.masters()?;
         if let Some(warning) = cdn_transport::ca_key_warning(&global.certs) {
             eprintln!("cdn: warning: {warning}");
         }
         let identity = Identity::load(&global.certs, Role::Client, global.name.as_deref())
             .context("cannot load the client certificate")?;
         tracing::debug!(masters = %global.master, identity = %identity.peer, "connecting");
-        let dialer = Dialer::new(global.master.clone(), &identity, global.connect_timeout)
+        let dialer = Dialer::new(masters, &identity, global.connect_timeout)
             .context("cannot load the client certificate")?;
         let Connected {
             index,
