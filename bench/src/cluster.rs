@@ -1,6 +1,8 @@
-//! A master and two workers (`cdn-host`) as real processes on loopback, driven with the real
-//! client (`cdn`), as the e2e tests do: certificates made with the `cdn-certs` library, a free
-//! UDP port, readiness = `cdn stats` answers. Every process is killed and reaped when the
+//! One or more masters and two workers (`cdn-host`) as real processes on loopback, driven with
+//! the real client (`cdn`), as the e2e tests do: certificates made with the `cdn-certs` library,
+//! free ports, readiness = `cdn stats` answers. Where the masters keep their state is a
+//! [`Deployment`]: the embedded default (SQLite + a folder), or a shared registry and blob store
+//! (PostgreSQL + S3) under one or two masters. Every process is killed and reaped when the
 //! `Cluster` drops, also on error.
 
 use crate::net::{free_tcp_port, free_udp_port, http_get};
@@ -50,49 +52,123 @@ impl Setup {
     }
 }
 
+/// Where the masters keep their state, and how many masters there are.
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    /// How the report names it, e.g. `sqlite + file, 1 master`.
+    pub label: String,
+    pub masters: usize,
+    /// `--registry` (`None`: SQLite in the master's data folder, one master only).
+    pub registry: Option<String>,
+    /// `--blobs` (`None`: the master's data folder).
+    pub blobs: Option<String>,
+    /// Variables the masters run with (the S3 endpoint and credentials).
+    pub env: Vec<(String, String)>,
+}
+
+impl Deployment {
+    /// One master over SQLite and a folder: what `cdn-host master` does by default.
+    pub fn embedded() -> Deployment {
+        Deployment {
+            label: "sqlite + file, 1 master".into(),
+            masters: 1,
+            registry: None,
+            blobs: None,
+            env: Vec::new(),
+        }
+    }
+
+    /// The label as a folder name.
+    pub fn slug(&self) -> String {
+        let slug: String = self
+            .label
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        slug.split('-')
+            .filter(|part| !part.is_empty())
+            .collect::<Vec<_>>()
+            .join("-")
+    }
+}
+
+/// One running master: its QUIC address and its HTTP side (for `/metrics`).
+struct MasterProc {
+    addr: String,
+    http: String,
+    proc: Proc,
+}
+
 pub struct Cluster<'a> {
     setup: &'a Setup,
-    addr: String,
-    /// The master's HTTP side (for `/metrics`).
-    http: String,
+    deployment: Deployment,
+    /// Every master's address, comma-separated (what the client and workers are given).
+    addrs: String,
     data: PathBuf,
-    // Dropped (killed) before the master.
+    // Dropped (killed) before the masters.
     workers: Vec<Proc>,
-    master: Proc,
+    masters: Vec<MasterProc>,
 }
 
 impl<'a> Cluster<'a> {
-    /// Starts a master with a fresh data folder in `dir` and the two workers, each running
-    /// `concurrency` tasks at once, and waits until the master sees both workers.
-    pub fn start(setup: &'a Setup, dir: &Path, concurrency: u32) -> Result<Cluster<'a>> {
+    /// Starts the deployment's masters (fresh data folders in `dir`) and the two workers, each
+    /// running `concurrency` tasks at once (with several masters, each worker prefers another
+    /// one), and waits until the masters have seen both workers.
+    pub fn start(
+        setup: &'a Setup,
+        dir: &Path,
+        concurrency: u32,
+        deployment: &Deployment,
+    ) -> Result<Cluster<'a>> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let data = dir.join("data");
-        let addr = format!("127.0.0.1:{}", free_udp_port()?);
-        let http = format!("127.0.0.1:{}", free_tcp_port()?);
-        let mut command = Command::new(&setup.host);
-        command
-            .arg("master")
-            .args(["--listen", &addr, "--http", &http])
-            .arg("--certs")
-            .arg(&setup.certs)
-            .arg("--data")
-            .arg(&data)
-            .env_remove("RUST_LOG");
-        let master = Proc::spawn("the master", command, &dir.join("master.log"))?;
+        let mut masters = Vec::new();
+        for m in 0..deployment.masters.max(1) {
+            let addr = format!("127.0.0.1:{}", free_udp_port()?);
+            let http = format!("127.0.0.1:{}", free_tcp_port()?);
+            let mut command = Command::new(&setup.host);
+            command
+                .arg("master")
+                .args(["--listen", &addr, "--http", &http])
+                .arg("--certs")
+                .arg(&setup.certs)
+                .arg("--data")
+                .arg(data.join(format!("master-{m}")))
+                .envs(deployment.env.iter().map(|(k, v)| (k, v)))
+                .env_remove("RUST_LOG");
+            if let Some(registry) = &deployment.registry {
+                command.args(["--registry", registry]);
+            }
+            if let Some(blobs) = &deployment.blobs {
+                command.args(["--blobs", blobs]);
+            }
+            let log = dir.join(format!("master-{m}.log"));
+            let proc = Proc::spawn(&format!("master {m}"), command, &log)?;
+            masters.push(MasterProc { addr, http, proc });
+        }
+        let addrs = masters
+            .iter()
+            .map(|m| m.addr.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
         let mut cluster = Cluster {
             setup,
-            addr,
-            http,
+            deployment: deployment.clone(),
+            addrs,
             data,
             workers: Vec::new(),
-            master,
+            masters,
         };
         cluster.wait_ready()?;
-        for name in WORKERS {
+        for (i, name) in WORKERS.into_iter().enumerate() {
+            // Worker i starts with master i (mod the count) and moves on from there.
+            let mut order: Vec<&str> = cluster.masters.iter().map(|m| m.addr.as_str()).collect();
+            let n = order.len();
+            order.rotate_left(i % n);
             let mut command = Command::new(&setup.host);
             command
                 .arg("worker")
-                .args(["--master", &cluster.addr])
+                .args(["--master", &order.join(",")])
                 .arg("--certs")
                 .arg(&setup.certs)
                 .args(["--name", name, "--concurrency", &concurrency.to_string()])
@@ -108,50 +184,64 @@ impl<'a> Cluster<'a> {
         Ok(cluster)
     }
 
-    /// The registry's writes and commits so far (from the master's `/metrics`).
+    /// The registry's writes and commits so far (from the masters' `/metrics`, summed).
     pub fn registry_commits(&self) -> Result<(u64, u64)> {
-        let (status, body) = http_get(&self.http, "/metrics")?;
-        if status != 200 {
-            bail!("GET /metrics answered {status}");
+        let (mut writes, mut commits) = (0, 0);
+        for master in &self.masters {
+            let (status, body) = http_get(&master.http, "/metrics")?;
+            if status != 200 {
+                bail!("GET /metrics of {} answered {status}", master.addr);
+            }
+            let text = String::from_utf8_lossy(&body);
+            let value = |name: &str| {
+                text.lines()
+                    .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .with_context(|| format!("no {name} in /metrics"))
+            };
+            writes += value("cdn_registry_writes")?;
+            commits += value("cdn_registry_commits")?;
         }
-        let text = String::from_utf8_lossy(&body);
-        let value = |name: &str| {
-            text.lines()
-                .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .with_context(|| format!("no {name} in /metrics"))
-        };
-        Ok((
-            value("cdn_registry_writes")?,
-            value("cdn_registry_commits")?,
-        ))
+        Ok((writes, commits))
     }
 
-    /// Polls `cdn stats` until it answers (bounded).
+    /// Polls `cdn stats` of each master until it answers (bounded).
     fn wait_ready(&mut self) -> Result<()> {
         let start = Instant::now();
-        loop {
-            let out = self.cdn_output(&["stats"])?;
-            if out.status.success() {
-                return Ok(());
+        for m in 0..self.masters.len() {
+            loop {
+                let addr = self.masters[m].addr.clone();
+                let out = self.cdn_output_at(&addr, &["stats"])?;
+                if out.status.success() {
+                    break;
+                }
+                let master = &mut self.masters[m].proc;
+                master.check_running()?;
+                if start.elapsed() > START_BOUND {
+                    bail!(
+                        "the master at {addr} did not answer within {START_BOUND:?}: {}\nits log ends:\n{}",
+                        String::from_utf8_lossy(&out.stderr),
+                        master.log_tail()
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(100));
             }
-            self.master.check_running()?;
-            if start.elapsed() > START_BOUND {
-                bail!(
-                    "the master did not answer within {START_BOUND:?}: {}\nits log ends:\n{}",
-                    String::from_utf8_lossy(&out.stderr),
-                    self.master.log_tail()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
         }
+        Ok(())
     }
 
-    /// Polls `cdn stats --json` until both workers have been seen (bounded).
+    /// Polls every master's `cdn stats --json` until the workers each has seen add up to both
+    /// workers (bounded).
     fn wait_workers(&mut self) -> Result<()> {
         let start = Instant::now();
         loop {
-            let seen = self.stats()?["workers_connected"].as_u64().unwrap_or(0);
+            let mut seen = 0;
+            for master in &self.masters {
+                let out = self.cdn_output_at(&master.addr, &["stats", "--json"])?;
+                let stats: serde_json::Value =
+                    serde_json::from_slice(&out.stdout).unwrap_or_default();
+                seen += stats["workers_connected"].as_u64().unwrap_or(0);
+            }
             if seen >= WORKERS.len() as u64 {
                 return Ok(());
             }
@@ -165,11 +255,16 @@ impl<'a> Cluster<'a> {
         }
     }
 
-    /// Runs `cdn ARGS` against this master with the default client identity.
+    /// Runs `cdn ARGS` against the masters with the default client identity.
     fn cdn_output<S: AsRef<OsStr>>(&self, args: &[S]) -> Result<Output> {
+        self.cdn_output_at(&self.addrs, args)
+    }
+
+    /// Runs `cdn ARGS` against `masters` (one address or several, comma-separated).
+    fn cdn_output_at<S: AsRef<OsStr>>(&self, masters: &str, args: &[S]) -> Result<Output> {
         let mut command = Command::new(&self.setup.cdn);
         command
-            .args(["--master", &self.addr])
+            .args(["--master", masters])
             .arg("--certs")
             .arg(&self.setup.certs)
             .args(["--connect-timeout", "5s"])
@@ -218,7 +313,9 @@ impl<'a> Cluster<'a> {
             if done >= total {
                 return Ok(());
             }
-            self.master.check_running()?;
+            for master in &mut self.masters {
+                master.proc.check_running()?;
+            }
             for worker in &mut self.workers {
                 worker.check_running()?;
             }
@@ -229,34 +326,44 @@ impl<'a> Cluster<'a> {
         }
     }
 
-    /// Peak RSS of the master and of the first worker, in bytes.
+    /// Peak RSS of the largest master and of the first worker, in bytes.
     pub fn peak_rss(&self) -> Result<(u64, u64)> {
         let worker = self.workers.first().context("no worker")?;
-        Ok((
-            proc_stats::peak_rss(self.master.pid())?,
-            proc_stats::peak_rss(worker.pid())?,
-        ))
+        let mut master = 0;
+        for m in &self.masters {
+            master = master.max(proc_stats::peak_rss(m.proc.pid())?);
+        }
+        Ok((master, proc_stats::peak_rss(worker.pid())?))
     }
 
-    /// CPU time so far of the master and of all workers together.
+    /// CPU time so far of the masters together and of all workers together.
     pub fn cpu(&self) -> Result<(Cpu, Cpu)> {
-        let mut workers = Cpu::default();
+        let (mut masters, mut workers) = (Cpu::default(), Cpu::default());
+        for master in &self.masters {
+            masters = masters.add(proc_stats::cpu(master.proc.pid())?);
+        }
         for worker in &self.workers {
             workers = workers.add(proc_stats::cpu(worker.pid())?);
         }
-        Ok((proc_stats::cpu(self.master.pid())?, workers))
+        Ok((masters, workers))
     }
 
     /// Stops every process (killed and reaped) and returns every image the registry holds.
     pub fn stop(self) -> Result<Vec<cdn_proto::ImageView>> {
-        let data = self.data.clone();
+        let spec = match &self.deployment.registry {
+            Some(spec) => spec.clone(),
+            None => format!(
+                "sqlite:{}",
+                self.data.join("master-0/registry.sqlite3").display()
+            ),
+        };
         drop(self);
-        let path = data.join("registry.sqlite3");
-        let registry = cdn_master::Registry::open(&path)
-            .with_context(|| format!("opening the registry {}", path.display()))?;
+        let spec: cdn_master::RegistrySpec = spec.parse()?;
+        let registry = cdn_master::Registry::connect(&spec)
+            .with_context(|| format!("opening the registry {spec}"))?;
         registry
             .list(None)
-            .with_context(|| format!("listing the registry {}", path.display()))
+            .with_context(|| format!("listing the registry {spec}"))
     }
 }
 

@@ -3,7 +3,7 @@
 //! (register + lease + complete) from the start of `cdn register --dir` to the last completion
 //! the registry records, and each image's latency from registration to done.
 
-use crate::cluster::{now_ms, Cluster, Setup};
+use crate::cluster::{now_ms, Cluster, Deployment, Setup};
 use crate::durability::StoreCosts;
 use crate::measure::{median_of, percentile};
 use crate::proc_stats;
@@ -39,7 +39,13 @@ pub struct ControlFigures {
     pub commits_per_task: f64,
 }
 
-pub fn measure(setup: &Setup, scratch: &Path, tasks: usize, runs: usize) -> Result<ControlFigures> {
+pub fn measure(
+    setup: &Setup,
+    scratch: &Path,
+    tasks: usize,
+    runs: usize,
+    deployment: &Deployment,
+) -> Result<ControlFigures> {
     let plugin = scratch.join("tiny.wasm");
     std::fs::write(&plugin, crate::tiny_plugin::wasm()?)
         .with_context(|| format!("writing {}", plugin.display()))?;
@@ -51,9 +57,9 @@ pub fn measure(setup: &Setup, scratch: &Path, tasks: usize, runs: usize) -> Resu
 
     let mut figures = Vec::new();
     for run in 0..runs.max(1) {
-        let dir = scratch.join(format!("control-plane-run-{run}"));
+        let dir = scratch.join(format!("control-plane-{}-run-{run}", deployment.slug()));
         figures.push(
-            run_once(setup, &dir, &plugin, &folder, &warm_up, tasks)
+            run_once(setup, &dir, &plugin, &folder, &warm_up, tasks, deployment)
                 .with_context(|| format!("control-plane run {}", run + 1))?,
         );
     }
@@ -99,8 +105,9 @@ fn run_once(
     folder: &Path,
     warm_up: &Path,
     tasks: usize,
+    deployment: &Deployment,
 ) -> Result<ControlFigures> {
-    let mut cluster = Cluster::start(setup, dir, CONCURRENCY)?;
+    let mut cluster = Cluster::start(setup, dir, CONCURRENCY, deployment)?;
     cluster.cdn(&[
         "plugin".as_ref(),
         "add".as_ref(),

@@ -3,7 +3,7 @@
 //! (`cdn register --dir`) and waiting for it (`cdn wait`). Images per second from the start of
 //! the registration to the last thumbnail the registry records, and to `cdn wait` returning.
 
-use crate::cluster::{now_ms, Cluster, Setup};
+use crate::cluster::{now_ms, Cluster, Deployment, Setup};
 use crate::local_runners::Corpus;
 use crate::measure::median_of;
 use crate::proc_stats;
@@ -33,14 +33,15 @@ pub fn measure(
     corpus: &Corpus,
     warm_up: &Path,
     runs: usize,
+    deployment: &Deployment,
 ) -> Result<DistFigures> {
     let folder = scratch.join("distributed-images");
     let ids = link_corpus(corpus, &folder)?;
     let mut figures = Vec::new();
     for run in 0..runs.max(1) {
-        let dir = scratch.join(format!("distributed-run-{run}"));
+        let dir = scratch.join(format!("distributed-{}-run-{run}", deployment.slug()));
         figures.push(
-            run_once(setup, &dir, &folder, &ids, warm_up)
+            run_once(setup, &dir, &folder, &ids, warm_up, deployment)
                 .with_context(|| format!("distributed run {}", run + 1))?,
         );
     }
@@ -92,8 +93,9 @@ fn run_once(
     folder: &Path,
     ids: &[String],
     warm_up: &Path,
+    deployment: &Deployment,
 ) -> Result<DistFigures> {
-    let cluster = Cluster::start(setup, dir, WORKER_CONCURRENCY)?;
+    let cluster = Cluster::start(setup, dir, WORKER_CONCURRENCY, deployment)?;
     // One image first, so both the plugin fetch and its compilation are behind us.
     cluster.cdn(&[
         "register".as_ref(),

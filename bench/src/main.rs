@@ -23,6 +23,7 @@ mod per_image;
 mod proc_stats;
 mod procs;
 mod report;
+mod scale_out;
 mod throughput;
 mod tiny_plugin;
 mod tools;
@@ -64,6 +65,10 @@ struct Cli {
     /// Skip the control-plane figures.
     #[arg(long)]
     no_control_plane: bool,
+    /// Skip the figures past one machine (PostgreSQL + S3, one master and two; they start a
+    /// PostgreSQL cluster and moto's S3 server, as the tests do).
+    #[arg(long)]
+    no_scale_out: bool,
     /// Skip the HTTP figures (the master's thumbnail URL against nginx, with wrk).
     #[arg(long)]
     no_http: bool,
@@ -173,7 +178,14 @@ fn run(cli: &Cli, out: &mut Report) -> Result<()> {
                 .find(|i| i.path.ends_with("small.jpg"))
                 .map(|i| i.path.as_path())
                 .context("the corpus has no small.jpg")?;
-            match distributed::measure(setup, scratch, corpus, warm_up, cli.cluster_runs) {
+            match distributed::measure(
+                setup,
+                scratch,
+                corpus,
+                warm_up,
+                cli.cluster_runs,
+                &cluster::Deployment::embedded(),
+            ) {
                 Ok(figures) => dist = Some(figures),
                 Err(e) => attempt(out, "The distributed runs", Err(e)),
             }
@@ -194,7 +206,13 @@ fn run(cli: &Cli, out: &mut Report) -> Result<()> {
     match (&setup, cli.no_control_plane) {
         (Some(setup), false) => {
             eprintln!("(measuring the control plane)");
-            match control_plane::measure(setup, scratch, cli.tasks, cli.cluster_runs) {
+            match control_plane::measure(
+                setup,
+                scratch,
+                cli.tasks,
+                cli.cluster_runs,
+                &cluster::Deployment::embedded(),
+            ) {
                 Ok(figures) => {
                     let store = durability::measure(scratch);
                     control_plane::report(out, &figures, &store, cli.tasks, cli.cluster_runs);
@@ -209,6 +227,27 @@ fn run(cli: &Cli, out: &mut Report) -> Result<()> {
         _ => {}
     }
     memory::report(out, dist.as_ref(), control.as_ref(), cli.cluster_runs);
+    if let (Some(setup), false) = (&setup, cli.no_scale_out) {
+        eprintln!("(measuring past one machine: PostgreSQL + S3)");
+        let warm_up = inputs
+            .iter()
+            .find(|i| i.path.ends_with("small.jpg"))
+            .map(|i| i.path.as_path());
+        let corpus = match (&corpus, warm_up, cli.no_distributed) {
+            (Some(corpus), Some(warm_up), false) => Some((corpus, warm_up)),
+            _ => None,
+        };
+        let r = scale_out::report(
+            out,
+            setup,
+            scratch,
+            cli.tasks,
+            corpus,
+            control.as_ref(),
+            dist.as_ref(),
+        );
+        attempt(out, "The figures past one machine", r);
+    }
     if !cli.no_http {
         eprintln!("(measuring the HTTP side against nginx)");
         let r = http::report(out, scratch);

@@ -102,11 +102,15 @@ impl Cluster {
     /// Starts worker `name` (`w1`, `w2`, `w3`) with `concurrency` and a cache of its own
     /// (`extra` may name other `--certs`).
     pub fn worker(&self, name: &str, concurrency: u32, extra: &[&str]) -> Proc {
+        self.worker_at(&self.addr(), name, concurrency, extra)
+    }
+
+    /// [`Cluster::worker`] given `masters` (one address or several, comma-separated).
+    pub fn worker_at(&self, masters: &str, name: &str, concurrency: u32, extra: &[&str]) -> Proc {
         let certs = self.certs();
         let cache = self.path(&format!("cache-{name}"));
-        let master = self.addr();
         let concurrency = concurrency.to_string();
-        let mut args = vec!["worker", "--master", &master];
+        let mut args = vec!["worker", "--master", masters];
         if !extra.contains(&"--certs") {
             args.extend(["--certs", path_str(&certs)]);
         }
@@ -129,12 +133,22 @@ impl Cluster {
 
     /// Runs `cdn` against this cluster's master with the certificates in `certs`.
     pub fn cdn_with_certs(&self, certs: &Path, args: &[&str]) -> Ran {
+        self.cdn_run(&self.addr(), certs, args)
+    }
+
+    /// Runs `cdn --master MASTERS` (one address or several, comma-separated) with the default
+    /// client identity.
+    pub fn cdn_at(&self, masters: &str, args: &[&str]) -> Ran {
+        self.cdn_run(masters, &self.client_certs(), args)
+    }
+
+    fn cdn_run(&self, masters: &str, certs: &Path, args: &[&str]) -> Ran {
         let mut command = Command::new(bin("cdn"));
         command
             .env_remove("CDN_MASTER")
             .env_remove("CDN_CERTS")
             .arg("--master")
-            .arg(self.addr())
+            .arg(masters)
             .arg("--certs")
             .arg(certs)
             .arg("--connect-timeout")
@@ -155,9 +169,20 @@ impl Cluster {
         what: &str,
         pred: impl Fn(&serde_json::Value) -> bool,
     ) -> serde_json::Value {
+        self.wait_until_at(&self.addr(), id, what, pred)
+    }
+
+    /// [`Cluster::wait_until`], asking `masters`.
+    pub fn wait_until_at(
+        &self,
+        masters: &str,
+        id: &str,
+        what: &str,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
         let mut last = serde_json::Value::Null;
         eventually(BOUND, Duration::from_millis(100), || {
-            let view = self.query(id);
+            let view = self.cdn_at(masters, &["query", id]).ok().json();
             if pred(&view) {
                 return Some(view);
             }

@@ -8,4 +8,5 @@ mod http_support;
 mod leases;
 mod masters;
 mod scale;
+mod shared_state;
 mod walkthrough;
