@@ -56,7 +56,11 @@ fn a_stopped_worker_loses_its_task_and_its_late_result_is_refused() {
     // However it learns it (an extend refused: "lease lost"; its result refused; or, when its
     // connection idled out while it was stopped, the lease's deadline long past), the first
     // worker gives the task up.
-    let gave_up = ["lease lost", "late result refused", "the lease's deadline passed"];
+    let gave_up = [
+        "lease lost",
+        "late result refused",
+        "the lease's deadline passed",
+    ];
     eventually(BOUND, Duration::from_millis(50), || {
         let log = a.log();
         gave_up.iter().any(|line| log.contains(line)).then_some(())
