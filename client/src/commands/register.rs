@@ -1,4 +1,8 @@
 //! `cdn register ID PATH` and `cdn register --dir DIR`.
+//!
+//! With `--dir`, small files travel together: up to [`GROUP_FILES`] files (and
+//! [`GROUP_BYTES`] bytes) in one `batch` request, `--jobs` requests in flight, each file
+//! answered and reported as if registered alone. A larger file goes on its own.
 
 use crate::cli::{Global, RegisterArgs};
 use crate::connect::Master;
@@ -6,12 +10,20 @@ use crate::dir_scan::{self, Candidate};
 use crate::exit::{refusal, Exit, Refused};
 use crate::output;
 use anyhow::Context;
-use cdn_proto::{kind, Params, RegisterResponse, RegisterStatus, Request};
+use cdn_proto::{
+    kind, parse_response, BatchEntry, BatchResponse, Params, ProtoError, RegisterResponse,
+    RegisterStatus, Request, MAX_BATCH_REQUESTS,
+};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::task::JoinSet;
+
+/// Files per `batch` request of `--dir` (the master's cap on a batch).
+const GROUP_FILES: usize = 32;
+/// Bytes of files per `batch` request; a file this large or larger goes alone.
+const GROUP_BYTES: u64 = 4 << 20;
 
 pub async fn run(global: &Global, args: RegisterArgs) -> anyhow::Result<Exit> {
     let params = args.params.params();
@@ -140,25 +152,26 @@ async fn register_dir(
     let mut results: Vec<(String, Outcome)> = Vec::with_capacity(candidates.len());
     let mut summary = Summary::default();
     let mut in_flight = JoinSet::new();
-    let mut queue = candidates.into_iter();
+    let mut queue = groups(candidates).into_iter();
     let finished: anyhow::Result<()> = async {
         loop {
             while in_flight.len() < usize::from(jobs) {
-                let Some(candidate) = queue.next() else { break };
+                let Some(group) = queue.next() else { break };
                 let master = master.clone();
                 let plugin = plugin.clone();
                 in_flight
-                    .spawn(async move { register_file(&master, candidate, plugin, params).await });
+                    .spawn(async move { register_group(&master, group, plugin, params).await });
             }
             let Some(joined) = in_flight.join_next().await else {
                 return Ok(());
             };
             // A panic in a task would be a bug; say so rather than unwinding.
-            let (name, outcome) = joined.context("a registration task failed")??;
-            summary.add(&outcome);
-            progress.inc(1);
-            progress.suspend(|| report(&name, &outcome, json))?;
-            results.push((name, outcome));
+            for (name, outcome) in joined.context("a registration task failed")?? {
+                summary.add(&outcome);
+                progress.inc(1);
+                progress.suspend(|| report(&name, &outcome, json))?;
+                results.push((name, outcome));
+            }
         }
     }
     .await;
@@ -211,13 +224,36 @@ fn json_of(name: &str, outcome: &Outcome) -> anyhow::Result<serde_json::Value> {
     })
 }
 
-/// Registers one file. `Err` only for what stops the whole run (the connection is gone).
-async fn register_file(
-    master: &Master,
-    candidate: Candidate,
-    plugin: String,
-    params: Params,
-) -> anyhow::Result<(String, Outcome)> {
+/// The folder's files in groups of at most [`GROUP_FILES`] files and [`GROUP_BYTES`] bytes (by
+/// their size now; a file that cannot be measured goes alone and says why when read).
+fn groups(candidates: Vec<Candidate>) -> Vec<Vec<Candidate>> {
+    let mut groups: Vec<Vec<Candidate>> = Vec::new();
+    let mut bytes = 0;
+    for candidate in candidates {
+        let size = std::fs::metadata(&candidate.path).map_or(GROUP_BYTES, |m| m.len());
+        let fits = groups.last().is_some_and(|group| {
+            group.len() < GROUP_FILES.min(MAX_BATCH_REQUESTS) && bytes + size < GROUP_BYTES
+        });
+        if fits {
+            bytes += size;
+            if let Some(group) = groups.last_mut() {
+                group.push(candidate);
+            }
+        } else {
+            bytes = size;
+            groups.push(vec![candidate]);
+        }
+    }
+    groups
+}
+
+/// A file read and ready to send, or its outcome already decided here.
+enum Prepared {
+    Ready { id: String, bytes: Vec<u8> },
+    Decided(String, Outcome),
+}
+
+async fn prepare(candidate: Candidate) -> Prepared {
     let Candidate { path, name } = candidate;
     let Some(id) = name.to_str().map(str::to_string) else {
         let shown = name.to_string_lossy().into_owned();
@@ -225,24 +261,92 @@ async fn register_file(
             kind: kind::INVALID_ID.into(),
             message: format!("file name {shown:?} is not valid UTF-8, so it cannot be an id"),
         });
-        return Ok((shown, outcome));
+        return Prepared::Decided(shown, outcome);
     };
-    let bytes = match read_async(path).await {
-        Ok(bytes) => bytes,
-        Err(error) => return Ok((id, Outcome::Unreadable(error))),
-    };
-    let request = Request::Register {
-        id: id.clone(),
-        plugin,
-        params,
-    };
-    match master.call::<RegisterResponse>(&request, bytes).await {
-        Ok((response, _)) => Ok((id, Outcome::Registered(Box::new(response)))),
-        Err(error) => match refusal(&error) {
-            Some(refused) => Ok((id, Outcome::Refused(refused.clone()))),
-            None => Err(error),
-        },
+    match read_async(path).await {
+        Ok(bytes) => Prepared::Ready { id, bytes },
+        Err(error) => Prepared::Decided(id, Outcome::Unreadable(error)),
     }
+}
+
+/// Registers a group of files: one `register` for a lone file, else one `batch`. `Err` only
+/// for what stops the whole run (the connection is gone).
+async fn register_group(
+    master: &Master,
+    group: Vec<Candidate>,
+    plugin: String,
+    params: Params,
+) -> anyhow::Result<Vec<(String, Outcome)>> {
+    let mut outcomes = Vec::with_capacity(group.len());
+    let mut ids = Vec::new();
+    let mut entries = Vec::new();
+    let mut body = Vec::new();
+    for candidate in group {
+        match prepare(candidate).await {
+            Prepared::Decided(name, outcome) => outcomes.push((name, outcome)),
+            Prepared::Ready { id, bytes } => {
+                entries.push(BatchEntry {
+                    request: Request::Register {
+                        id: id.clone(),
+                        plugin: plugin.clone(),
+                        params,
+                    },
+                    body_len: bytes.len() as u64,
+                });
+                body.extend_from_slice(&bytes);
+                ids.push(id);
+            }
+        }
+    }
+    if entries.len() == 1 {
+        let entry = entries.remove(0);
+        let id = ids.remove(0);
+        let outcome = match master.call::<RegisterResponse>(&entry.request, body).await {
+            Ok((response, _)) => Outcome::Registered(Box::new(response)),
+            Err(error) => match refusal(&error) {
+                Some(refused) => Outcome::Refused(refused.clone()),
+                None => return Err(error),
+            },
+        };
+        outcomes.push((id, outcome));
+    } else if !entries.is_empty() {
+        let request = Request::Batch { requests: entries };
+        let response = match master.call::<BatchResponse>(&request, body).await {
+            Ok((response, _)) => response,
+            // Refused whole (the master busy, say): each file is refused for that reason.
+            Err(error) => match refusal(&error) {
+                Some(refused) => {
+                    let refused = refused.clone();
+                    outcomes.extend(
+                        ids.into_iter()
+                            .map(|id| (id, Outcome::Refused(refused.clone()))),
+                    );
+                    return Ok(outcomes);
+                }
+                None => return Err(error),
+            },
+        };
+        anyhow::ensure!(
+            response.answers.len() == ids.len(),
+            "the master answered {} of a batch of {} registrations",
+            response.answers.len(),
+            ids.len()
+        );
+        for (id, answer) in ids.into_iter().zip(response.answers) {
+            let outcome = match parse_response::<RegisterResponse>(&answer.header) {
+                Ok(response) => Outcome::Registered(Box::new(response)),
+                Err(ProtoError::Remote { kind, message }) => {
+                    Outcome::Refused(Refused { kind, message })
+                }
+                Err(e) => {
+                    return Err(anyhow::anyhow!(e)
+                        .context(format!("the master's answer for {id} cannot be read")))
+                }
+            };
+            outcomes.push((id, outcome));
+        }
+    }
+    Ok(outcomes)
 }
 
 async fn read_async(path: PathBuf) -> anyhow::Result<Vec<u8>> {

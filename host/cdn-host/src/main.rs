@@ -155,10 +155,10 @@ struct WorkerArgs {
     /// Serve Prometheus metrics at http://ADDR/metrics.
     #[arg(long, value_name = "ADDR")]
     metrics: Option<SocketAddr>,
-    /// Most lease long polls open at once (keep it at most half the master's
-    /// --max-streams-per-conn, so reports always find a stream).
-    #[arg(long, default_value_t = cdn_worker::DEFAULT_MAX_LONG_POLLS as u16, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    max_long_polls: u16,
+    /// Tasks leased ahead of the plugin calls (default: as many as --concurrency), so the next
+    /// source is already here when a call ends. 0 leases only what runs.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16))]
+    prefetch: Option<u16>,
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), String> {
@@ -320,7 +320,7 @@ async fn worker(args: WorkerArgs) -> Result<()> {
     config.limits.memory_bytes = usize::try_from(args.plugin_memory_mib << 20)
         .context("--plugin-memory-mib is too large for this machine")?;
     config.limits.time = args.plugin_time;
-    config.max_long_polls = usize::from(args.max_long_polls);
+    config.prefetch = args.prefetch.map(usize::from);
 
     let _metrics = match args.metrics {
         Some(addr) => Some(

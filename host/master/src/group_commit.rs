@@ -7,10 +7,25 @@
 //! once (latency unchanged at low load), while under load one `COMMIT` (one fsync with
 //! `synchronous=FULL`) carries a whole batch. No writer returns before the commit that holds its
 //! work: an acknowledgement built on a write is always durable.
+//!
+//! A caller that makes several writes for one answer (a `lease` of many tasks) runs them in
+//! [`GroupCommit::deferring`]: inside it a write does not commit or wait, and the scope returns
+//! once one commit holds them all.
 
 use rusqlite::Connection;
+use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
+
+thread_local! {
+    /// Inside [`GroupCommit::deferring`] on this thread: the first and last batch that hold
+    /// this scope's writes (`Some((0, 0))` before its first write).
+    static DEFERRED: Cell<Option<(u64, u64)>> = const { Cell::new(None) };
+}
+
+/// Batches whose commit failed, newest last (a few are kept: a deferring scope checks the
+/// batches it wrote into).
+const FAILED_KEPT: usize = 16;
 
 /// Most writes one transaction carries before it is committed even with writers queued (bounds
 /// the latency of the first writer of a batch).
@@ -53,9 +68,9 @@ struct Writer {
     in_batch: usize,
     /// The number of the open (or next) transaction.
     batch: u64,
-    /// The last batch that ended, and whether its commit failed (with the error's text).
+    /// The last batch that ended, and the recent ones whose commit failed (with the error).
     ended: u64,
-    failed: Option<(u64, String)>,
+    failed: Vec<(u64, String)>,
     stats: CommitStats,
 }
 
@@ -82,7 +97,7 @@ impl GroupCommit {
                 in_batch: 0,
                 batch: 1,
                 ended: 0,
-                failed: None,
+                failed: Vec::new(),
                 stats: CommitStats::default(),
             }),
             queued: AtomicUsize::new(0),
@@ -112,6 +127,16 @@ impl GroupCommit {
             w.in_batch += 1;
         }
         let mine = w.batch;
+        if let Some((first, _)) = DEFERRED.get() {
+            // Inside `deferring`: the scope's end commits (or waits for) this batch.
+            let first = if first == 0 { mine } else { first };
+            DEFERRED.set(Some((first, mine)));
+            if w.in_batch >= MAX_BATCH {
+                commit(&mut w);
+                self.committed.notify_all();
+            }
+            return result;
+        }
         if self.queued.load(Ordering::SeqCst) == 0 || w.in_batch >= MAX_BATCH {
             // Nobody will come after us in this batch: commit it now.
             commit(&mut w);
@@ -122,11 +147,46 @@ impl GroupCommit {
                 w = self.committed.wait(w).map_err(|_| CommitError::Poisoned)?;
             }
         }
-        match (&w.failed, result) {
-            (Some((batch, why)), Ok(_)) if *batch == mine => {
-                Err(CommitError::BatchFailed(why.clone()).into())
-            }
+        match (failure_in(&w, mine, mine), result) {
+            (Some(why), Ok(_)) => Err(CommitError::BatchFailed(why).into()),
             (_, result) => result,
+        }
+    }
+
+    /// Runs `f`, whose writes (on this thread) join the open transaction without committing
+    /// each, and returns once they are committed: one commit for all, shared with whoever else
+    /// wrote meanwhile. When that commit fails, so does this (whatever `f` returned): none of
+    /// its writes is durable. Scopes do not nest (an inner one is just part of the outer).
+    pub fn deferring<T, E: From<CommitError>>(
+        &self,
+        f: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, E> {
+        if DEFERRED.get().is_some() {
+            return f();
+        }
+        DEFERRED.set(Some((0, 0)));
+        let result = f();
+        let scope = DEFERRED.take();
+        let Some((first, last)) = scope.filter(|(first, _)| *first != 0) else {
+            return result;
+        };
+        self.queued.fetch_add(1, Ordering::SeqCst);
+        let locked = self.writer.lock();
+        self.queued.fetch_sub(1, Ordering::SeqCst);
+        let mut w = locked.map_err(|_| CommitError::Poisoned)?;
+        if w.ended < last {
+            if self.queued.load(Ordering::SeqCst) == 0 {
+                commit(&mut w);
+                self.committed.notify_all();
+            } else {
+                while w.ended < last {
+                    w = self.committed.wait(w).map_err(|_| CommitError::Poisoned)?;
+                }
+            }
+        }
+        match failure_in(&w, first, last) {
+            Some(why) => Err(CommitError::BatchFailed(why).into()),
+            None => result,
         }
     }
 
@@ -149,7 +209,11 @@ fn commit(w: &mut Writer) {
     };
     if let Err(e) = outcome {
         tracing::error!("group commit of {} writes failed: {e}", w.in_batch);
-        w.failed = Some((w.batch, e.to_string()));
+        if w.failed.len() >= FAILED_KEPT {
+            w.failed.remove(0);
+        }
+        let batch = w.batch;
+        w.failed.push((batch, e.to_string()));
         // A failed COMMIT may leave the transaction open: end it so the next batch can begin.
         if !w.conn.is_autocommit() {
             let _ = w.conn.execute_batch("ROLLBACK");
@@ -164,17 +228,25 @@ fn commit(w: &mut Writer) {
     w.batch += 1;
 }
 
+/// Why a commit of one of batches `first..=last` failed, if one did.
+fn failure_in(w: &Writer, first: u64, last: u64) -> Option<String> {
+    w.failed
+        .iter()
+        .find(|(batch, _)| (first..=last).contains(batch))
+        .map(|(_, why)| why.clone())
+}
+
 /// Runs `f` between `SAVEPOINT` and `RELEASE`, or `ROLLBACK TO` when it fails.
 fn in_savepoint<T, E: From<CommitError>>(
     conn: &Connection,
     f: impl FnOnce(&Connection) -> Result<T, E>,
 ) -> Result<T, E> {
-    conn.execute_batch("SAVEPOINT one_write")
-        .map_err(db("opening a savepoint"))?;
+    // Cached statements: these run twice for every write.
+    let run = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([]));
+    run("SAVEPOINT one_write").map_err(db("opening a savepoint"))?;
     match f(conn) {
         Ok(value) => {
-            conn.execute_batch("RELEASE one_write")
-                .map_err(db("releasing a savepoint"))?;
+            run("RELEASE one_write").map_err(db("releasing a savepoint"))?;
             Ok(value)
         }
         Err(e) => {

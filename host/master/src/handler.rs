@@ -1,10 +1,14 @@
 //! One request in: parse the op, check the peer's role may call it, dispatch, and turn the
-//! outcome into a response frame.
+//! outcome into a response frame. A `batch` is split into its requests, which are answered as
+//! if each came alone, all at once (their registry writes then share commits).
 
 use crate::errors::OpError;
 use crate::state::State;
 use crate::{leasing, ops};
-use cdn_proto::{from_header, kind, Request};
+use cdn_proto::{
+    from_header, kind, split_body, to_header, BatchAnswer, BatchResponse, Request,
+    MAX_BATCH_REQUESTS,
+};
 use cdn_transport::{Frame, Handler, Peer, Role};
 use std::sync::Arc;
 
@@ -37,6 +41,8 @@ fn allowed(role: Role, request: &Request) -> bool {
         | Request::Complete { .. }
         | Request::Fail { .. } => role == Role::Worker,
         Request::PluginFetch { .. } => matches!(role, Role::Worker | Role::Client),
+        // Each request inside is checked on its own.
+        Request::Batch { .. } => matches!(role, Role::Worker | Role::Client),
     }
 }
 
@@ -49,28 +55,95 @@ impl Handler for MasterHandler {
                 return Frame::error(kind::BAD_REQUEST, e.to_string());
             }
         };
-        if !allowed(peer.role, &op) {
-            tracing::warn!(%peer, op = op.op(), "forbidden");
-            return Frame::error(
-                kind::FORBIDDEN,
-                format!("a {} may not call {}", peer.role, op.op()),
-            );
-        }
         if peer.role == Role::Worker {
             self.state.workers.seen(&peer.name);
         }
-        let name = op.op();
-        let result = dispatch(&self.state, peer, op, request.body).await;
-        match result {
-            Ok(frame) => {
-                tracing::debug!(%peer, op = name, "ok");
-                frame
-            }
-            Err(e) => {
-                tracing::info!(%peer, op = name, kind = e.kind, "refused: {}", e.message);
-                e.into_frame()
-            }
+        match op {
+            Request::Batch { requests } => batch(&self.state, peer, requests, request.body).await,
+            op => answer(&self.state, peer, op, request.body).await,
         }
+    }
+}
+
+/// One request (alone, or one of a batch): its role check, then its op.
+async fn answer(state: &Arc<State>, peer: &Peer, op: Request, body: Vec<u8>) -> Frame {
+    if !allowed(peer.role, &op) {
+        tracing::warn!(%peer, op = op.op(), "forbidden");
+        return Frame::error(
+            kind::FORBIDDEN,
+            format!("a {} may not call {}", peer.role, op.op()),
+        );
+    }
+    let name = op.op();
+    match dispatch(state, peer, op, body).await {
+        Ok(frame) => {
+            tracing::debug!(%peer, op = name, "ok");
+            frame
+        }
+        Err(e) => {
+            tracing::info!(%peer, op = name, kind = e.kind, "refused: {}", e.message);
+            e.into_frame()
+        }
+    }
+}
+
+/// The requests of a batch, answered concurrently, their answers in the requests' order. A
+/// batch that is malformed as a whole (too many requests, a long poll or a batch inside, body
+/// lengths that do not add up) is refused whole, with nothing done.
+async fn batch(
+    state: &Arc<State>,
+    peer: &Peer,
+    requests: Vec<cdn_proto::BatchEntry>,
+    body: Vec<u8>,
+) -> Frame {
+    if requests.len() > MAX_BATCH_REQUESTS {
+        return Frame::error(
+            kind::BAD_REQUEST,
+            format!(
+                "a batch of {} requests is over the limit of {MAX_BATCH_REQUESTS}",
+                requests.len()
+            ),
+        );
+    }
+    if let Some(inner) = requests
+        .iter()
+        .find(|e| matches!(e.request, Request::Batch { .. } | Request::Lease { .. }))
+    {
+        return Frame::error(
+            kind::BAD_REQUEST,
+            format!("a batch may not hold a {} request", inner.request.op()),
+        );
+    }
+    let Some(bodies) = split_body(&body, requests.iter().map(|e| e.body_len)) else {
+        return Frame::error(
+            kind::BAD_REQUEST,
+            format!(
+                "the batch's body lengths do not add up to its body of {} bytes",
+                body.len()
+            ),
+        );
+    };
+    let answers = futures_util::future::join_all(
+        requests
+            .into_iter()
+            .zip(bodies)
+            .map(|(entry, body)| answer(state, peer, entry.request, body.to_vec())),
+    )
+    .await;
+    let mut response = BatchResponse {
+        answers: Vec::with_capacity(answers.len()),
+    };
+    let mut out = Vec::new();
+    for frame in answers {
+        response.answers.push(BatchAnswer {
+            header: frame.header,
+            body_len: frame.body.len() as u64,
+        });
+        out.extend_from_slice(&frame.body);
+    }
+    match to_header(&response) {
+        Ok(header) => Frame { header, body: out },
+        Err(e) => Frame::error(kind::INTERNAL, format!("encoding a batch's answers: {e}")),
     }
 }
 
@@ -96,7 +169,11 @@ async fn dispatch(
         Request::PluginList => ops::plugin_list(state).await,
         Request::Stats => ops::stats(state).await,
         Request::PluginFetch { hash } => ops::plugin_fetch(state, hash).await,
-        Request::Lease { wait_ms } => leasing::lease(state, &peer.name, wait_ms).await,
+        Request::Lease { wait_ms, max } => leasing::lease(state, &peer.name, wait_ms, max).await,
+        Request::Batch { .. } => Err(OpError::new(
+            kind::BAD_REQUEST,
+            "a batch may not hold a batch",
+        )),
         Request::Extend { image_id, token } => {
             leasing::extend(state, &peer.name, image_id, token).await
         }

@@ -9,7 +9,8 @@
 //! channel: when the poll was abandoned meanwhile (the worker stopped or its connection
 //! dropped), the send fails and the lease is released at once, with no attempt spent. A worker
 //! holding `max_leases_per_worker` leases gets no more: its poll waits (for one of its leases to
-//! end, or its time) and then answers "no task".
+//! end, or its time) and then answers "no task". A `lease` with `max` above 1 takes up to that
+//! many tasks in one registry commit and answers them in one frame.
 
 use crate::errors::OpError;
 use crate::ops::respond;
@@ -18,7 +19,7 @@ use crate::state::{blocking, now_ms, State};
 use crate::views::params_of;
 use cdn_proto::{
     kind, CompleteResponse, ExtendResponse, FailResponse, LeaseGrant, LeaseResponse,
-    MAX_LEASE_WAIT_MS,
+    MAX_LEASE_BATCH, MAX_LEASE_WAIT_MS,
 };
 use cdn_transport::Frame;
 use std::sync::Arc;
@@ -37,52 +38,52 @@ pub(crate) async fn lease(
     state: &Arc<State>,
     worker: &str,
     wait_ms: u64,
+    max: u32,
 ) -> Result<Frame, OpError> {
     let deadline = Instant::now() + Duration::from_millis(wait_ms.min(MAX_LEASE_WAIT_MS));
+    let max = max.clamp(1, MAX_LEASE_BATCH);
     loop {
         let notified = state.work.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
         if state.is_closing() {
-            return respond(&LeaseResponse { lease: None }, Vec::new());
+            return respond(&LeaseResponse::none(), Vec::new());
         }
-        if let Some((grant, source)) = deliver(state, worker.to_string()).await? {
-            tracing::info!(image = %grant.image_id, token = grant.token, worker, "leased");
-            state.metrics.lease_granted(grant.token);
-            return respond(&LeaseResponse { lease: Some(grant) }, source);
+        let granted = deliver(state, worker.to_string(), max).await?;
+        if !granted.is_empty() {
+            let mut body = Vec::with_capacity(granted.iter().map(|(_, s)| s.len()).sum());
+            let mut grants = Vec::with_capacity(granted.len());
+            for (grant, source) in granted {
+                tracing::info!(image = %grant.image_id, token = grant.token, worker, "leased");
+                state.metrics.lease_granted(grant.token);
+                body.extend_from_slice(&source);
+                grants.push(grant);
+            }
+            let mut grants = grants.into_iter();
+            let response = LeaseResponse {
+                lease: grants.next(),
+                more: grants.collect(),
+            };
+            return respond(&response, body);
         }
         if tokio::time::timeout_at(deadline, notified).await.is_err() {
-            return respond(&LeaseResponse { lease: None }, Vec::new());
+            return respond(&LeaseResponse::none(), Vec::new());
         }
     }
 }
 
+type Granted = Vec<(LeaseGrant, Vec<u8>)>;
+
 /// [`try_lease`] in a task of its own: if this poll is dropped (abandoned by its worker) while
-/// the lease is being taken, the grant cannot be delivered and is released at once.
-async fn deliver(
-    state: &Arc<State>,
-    worker: String,
-) -> Result<Option<(LeaseGrant, Vec<u8>)>, OpError> {
+/// the leases are being taken, the grants cannot be delivered and are released at once.
+async fn deliver(state: &Arc<State>, worker: String, max: u32) -> Result<Granted, OpError> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let task_state = state.clone();
     tokio::spawn(async move {
-        let result = try_lease(&task_state, worker).await;
-        if let Err(Ok(Some((grant, _)))) = tx.send(result) {
-            let image = grant.image_id.clone();
-            let token = grant.token;
-            let released = blocking(&task_state, move |s| {
-                Ok(s.registry
-                    .release_undelivered(&grant.image_id, grant.token, now_ms())?)
-            })
-            .await;
-            match released {
-                Ok(_) => {
-                    tracing::info!(%image, token, "grant not delivered (the poll was abandoned): released");
-                    task_state.poke();
-                }
-                Err(e) => {
-                    tracing::error!(%image, token, "releasing an undelivered grant: {}", e.message)
-                }
+        let result = try_lease(&task_state, worker, max).await;
+        if let Err(Ok(granted)) = tx.send(result) {
+            for (grant, _) in granted {
+                release_undelivered(&task_state, grant).await;
             }
         }
     });
@@ -90,44 +91,67 @@ async fn deliver(
         .map_err(|_| OpError::internal("the lease task ended without an answer"))?
 }
 
-/// Leases the oldest pending image, if any, with its source bytes. An image whose source or
-/// params cannot be read is failed (not retryable) and the next one tried. A worker at its
-/// lease cap gets nothing.
-async fn try_lease(
-    state: &Arc<State>,
-    worker: String,
-) -> Result<Option<(LeaseGrant, Vec<u8>)>, OpError> {
-    blocking(state, move |s| loop {
-        let now = now_ms();
-        if s.registry.leases_held(&worker)? >= u64::from(s.config.max_leases_per_worker) {
-            return Ok(None);
+async fn release_undelivered(state: &Arc<State>, grant: LeaseGrant) {
+    let image = grant.image_id.clone();
+    let token = grant.token;
+    let released = blocking(state, move |s| {
+        Ok(s.registry
+            .release_undelivered(&grant.image_id, grant.token, now_ms())?)
+    })
+    .await;
+    match released {
+        Ok(_) => {
+            tracing::info!(%image, token, "grant not delivered (the poll was abandoned): released");
+            state.poke();
         }
-        let Some(lease) = s.registry.lease(&worker, s.lease_ttl_ms(), now)? else {
-            return Ok(None);
-        };
-        match grant(s, &lease) {
-            Ok(found) => return Ok(Some(found)),
-            Err(e) => {
-                tracing::error!(image = %lease.image_id, "cannot hand out: {}", e.message);
-                s.registry.fail(
-                    lease.image_id.as_str(),
-                    lease.token,
-                    "master",
-                    &e.message,
-                    false,
-                    false,
-                    s.config.max_attempts,
-                    now,
-                )?;
+        Err(e) => tracing::error!(%image, token, "releasing an undelivered grant: {}", e.message),
+    }
+}
+
+/// Leases up to `max` of the oldest pending images (fewer when the worker nears its lease
+/// cap), with their source bytes, all in one commit. An image whose source or params cannot be
+/// read is failed (not retryable) and the next one tried.
+async fn try_lease(state: &Arc<State>, worker: String, max: u32) -> Result<Granted, OpError> {
+    blocking(state, move |s| {
+        let held = s.registry.leases_held(&worker)?;
+        let room = u64::from(s.config.max_leases_per_worker).saturating_sub(held);
+        let want = room.min(u64::from(max));
+        let mut granted = Vec::new();
+        s.registry.deferring(&mut || {
+            while (granted.len() as u64) < want {
+                let now = now_ms();
+                let Some(lease) = s.registry.lease(&worker, s.lease_ttl_ms(), now)? else {
+                    break;
+                };
+                match grant(s, &lease) {
+                    Ok(found) => granted.push(found),
+                    Err(e) => {
+                        tracing::error!(image = %lease.image_id, "cannot hand out: {}", e.message);
+                        s.registry.fail(
+                            lease.image_id.as_str(),
+                            lease.token,
+                            "master",
+                            &e.message,
+                            false,
+                            false,
+                            s.config.max_attempts,
+                            now,
+                        )?;
+                    }
+                }
             }
-        }
+            Ok(())
+        })?;
+        Ok(granted)
     })
     .await
 }
 
+/// The grant of `lease` and its source bytes, read without hashing them again: the worker
+/// checks them against `source_hash` (hashing each byte once on each side).
 fn grant(s: &State, lease: &Lease) -> Result<(LeaseGrant, Vec<u8>), OpError> {
     let params = params_of(lease.image_id.as_str(), &lease.params_json)?;
-    let source = s.blobs.get(&lease.source_blob)?;
+    let source = s.blobs.get_unverified(&lease.source_blob)?;
     Ok((
         LeaseGrant {
             image_id: lease.image_id.as_str().to_string(),
@@ -140,6 +164,7 @@ fn grant(s: &State, lease: &Lease) -> Result<(LeaseGrant, Vec<u8>), OpError> {
             args: params.to_args(),
             source_hash: lease.source_blob,
             attempt: lease.attempt,
+            source_size: source.len() as u64,
         },
         source,
     ))

@@ -69,6 +69,7 @@ on_both_backends!(
     four_threads_lease_two_hundred_images_each_once,
     two_registries_on_one_store_never_lease_the_same_image,
     writes_return_only_once_committed,
+    deferred_writes_return_only_once_committed,
     recent_images_are_the_last_finished_first,
 );
 
@@ -803,6 +804,60 @@ fn writes_return_only_once_committed(store: &Store) {
     // Opened again (a restart): every acknowledged registration is there.
     drop((r, observer));
     assert_eq!(store.open().list(None).unwrap().len(), THREADS * EACH);
+}
+
+/// Several writes for one answer (a `lease` of many tasks) in one `deferring` scope: on SQLite
+/// they are not committed (another registry does not see them) until the scope ends, then all
+/// by one commit; on either backend everything is committed when the scope returns, and a
+/// write that fails inside takes nothing of the others with it.
+fn deferred_writes_return_only_once_committed(store: &Store) {
+    let r = store.open();
+    let observer = store.open();
+    for id in ["a", "b", "c", "d"] {
+        reg(&r, id, id, 1);
+    }
+    let before = r.commit_stats();
+    let mut leases = Vec::new();
+    r.deferring(&mut || {
+        for _ in 0..3 {
+            leases.push(r.lease("w1", TTL, 10)?.expect("a pending image"));
+        }
+        assert!(
+            matches!(
+                r.extend("d", 999_999, TTL, 11),
+                Err(RegistryError::Stale { .. })
+            ),
+            "a failed write inside the scope"
+        );
+        if !store.is_shared() {
+            let seen = observer.get("a").unwrap().expect("registered");
+            assert_eq!(
+                seen.status,
+                Status::Pending,
+                "seen before the scope's commit"
+            );
+        }
+        Ok(())
+    })
+    .unwrap();
+    for lease in &leases {
+        let seen = observer
+            .get(lease.image_id.as_str())
+            .unwrap()
+            .expect("registered");
+        assert_eq!(
+            seen.status,
+            Status::Leased,
+            "{} not committed",
+            lease.image_id
+        );
+    }
+    let after = r.commit_stats();
+    assert_eq!(after.writes - before.writes, 3, "{before:?} -> {after:?}");
+    if !store.is_shared() {
+        assert_eq!(after.commits - before.commits, 1, "{before:?} -> {after:?}");
+    }
+    assert_eq!(observer.get("d").unwrap().unwrap().status, Status::Pending);
 }
 
 /// The status page's query: the images of one status that finished last, newest first, at

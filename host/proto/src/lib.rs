@@ -24,6 +24,12 @@ pub const DEFAULT_PLUGIN: &str = "thumbnail";
 /// The longest a `lease` request is held open waiting for work.
 pub const MAX_LEASE_WAIT_MS: u64 = 20_000;
 
+/// The most tasks one `lease` hands out.
+pub const MAX_LEASE_BATCH: u32 = 64;
+
+/// The most requests one `batch` carries (its header must also fit the master's header cap).
+pub const MAX_BATCH_REQUESTS: usize = 64;
+
 /// Error kinds the master answers with (the `kind` of `{"error": {...}}`).
 pub mod kind {
     /// The request header is not a valid request (unknown op, missing or mistyped field).

@@ -16,6 +16,14 @@ fn is_true(b: &bool) -> bool {
     *b
 }
 
+fn one() -> u32 {
+    1
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
+}
+
 /// One request header. Ops that carry bytes say so; the bytes are the frame's body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -62,11 +70,15 @@ pub enum Request {
     Stats,
 
     // ---- worker ----
-    /// Long poll for a task, held up to `wait_ms` (capped at [`crate::MAX_LEASE_WAIT_MS`]).
-    /// Response: [`LeaseResponse`]; with a lease, body: the source image bytes.
+    /// Long poll for work, held up to `wait_ms` (capped at [`crate::MAX_LEASE_WAIT_MS`]) until
+    /// at least one task is pending; then up to `max` tasks (default 1, at most
+    /// [`crate::MAX_LEASE_BATCH`]) are leased at once. Response: [`LeaseResponse`]; body: the
+    /// source bytes of each grant, in order (each grant's `source_size` says how many).
     Lease {
         #[serde(default)]
         wait_ms: u64,
+        #[serde(default = "one", skip_serializing_if = "is_one")]
+        max: u32,
     },
     /// Response: [`ExtendResponse`] or `stale`.
     Extend { image_id: String, token: u64 },
@@ -92,6 +104,37 @@ pub enum Request {
     /// Response: [`PluginFetchResponse`], body: the `.wasm` bytes (check their hash).
     /// Also allowed to clients.
     PluginFetch { hash: String },
+
+    // ---- either ----
+    /// Several requests in one frame (at most [`crate::MAX_BATCH_REQUESTS`]), each answered as
+    /// if sent alone and allowed or refused by the same role rules; their writes share commits.
+    /// Body: each entry's body, in order (`body_len` bytes each). Not allowed inside: `lease`
+    /// (a long poll) and `batch`. Response: [`BatchResponse`].
+    Batch { requests: Vec<BatchEntry> },
+}
+
+/// One request of a [`Request::Batch`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchEntry {
+    pub request: Request,
+    /// Bytes of the batch's body that belong to this request.
+    #[serde(default)]
+    pub body_len: u64,
+}
+
+/// The answers of a [`Request::Batch`], one per request and in its order: each the header the
+/// request alone would have had (a success object or `{"error": {...}}`). Body: each answer's
+/// body, in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchResponse {
+    pub answers: Vec<BatchAnswer>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchAnswer {
+    pub header: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    pub body_len: u64,
 }
 
 impl Request {
@@ -111,6 +154,7 @@ impl Request {
             Request::Complete { .. } => "complete",
             Request::Fail { .. } => "fail",
             Request::PluginFetch { .. } => "plugin_fetch",
+            Request::Batch { .. } => "batch",
         }
     }
 }
@@ -290,11 +334,49 @@ pub struct LeaseGrant {
     pub source_hash: ContentHash,
     /// 1 for the first attempt.
     pub attempt: u32,
+    /// Bytes of the response body that are this grant's source.
+    #[serde(default)]
+    pub source_size: u64,
 }
 
+/// The answer to `lease`: no task (`lease` is `null`), or one, or (with `max` above 1) several.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeaseResponse {
     pub lease: Option<LeaseGrant>,
+    /// Grants after the first, when `max` allowed more.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more: Vec<LeaseGrant>,
+}
+
+impl LeaseResponse {
+    pub fn none() -> LeaseResponse {
+        LeaseResponse {
+            lease: None,
+            more: Vec::new(),
+        }
+    }
+
+    /// Every grant, first to last.
+    pub fn grants(self) -> Vec<LeaseGrant> {
+        self.lease.into_iter().chain(self.more).collect()
+    }
+}
+
+/// Splits a body into consecutive parts of the given lengths; `None` when they do not add up
+/// to exactly the body's length.
+pub fn split_body(body: &[u8], lens: impl IntoIterator<Item = u64>) -> Option<Vec<&[u8]>> {
+    let mut parts = Vec::new();
+    let mut rest = body;
+    for len in lens {
+        let len = usize::try_from(len).ok()?;
+        if len > rest.len() {
+            return None;
+        }
+        let (part, tail) = rest.split_at(len);
+        parts.push(part);
+        rest = tail;
+    }
+    rest.is_empty().then_some(parts)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -410,7 +492,35 @@ mod tests {
             Request::PluginAdd { name: "p".into() },
             Request::PluginList,
             Request::Stats,
-            Request::Lease { wait_ms: 500 },
+            Request::Lease {
+                wait_ms: 500,
+                max: 1,
+            },
+            Request::Lease {
+                wait_ms: 0,
+                max: 16,
+            },
+            Request::Batch {
+                requests: vec![
+                    BatchEntry {
+                        request: Request::Extend {
+                            image_id: "a".into(),
+                            token: 7,
+                        },
+                        body_len: 0,
+                    },
+                    BatchEntry {
+                        request: Request::Complete {
+                            image_id: "b".into(),
+                            token: 8,
+                            width: 1,
+                            height: 2,
+                            format: "png".into(),
+                        },
+                        body_len: 10,
+                    },
+                ],
+            },
             Request::Extend {
                 image_id: "a".into(),
                 token: 7,
@@ -461,7 +571,7 @@ mod tests {
                 params: Params::default()
             }
         );
-        let header = to_header(&Request::Lease { wait_ms: 5 }).unwrap();
+        let header = to_header(&Request::Lease { wait_ms: 5, max: 1 }).unwrap();
         assert_eq!(json!(header), json!({"op": "lease", "wait_ms": 5}));
     }
 
@@ -513,8 +623,9 @@ mod tests {
             workers_connected: 2,
             workers_window_s: 30,
         });
-        round_trip(LeaseResponse { lease: None });
+        round_trip(LeaseResponse::none());
         round_trip(LeaseResponse {
+            more: vec![],
             lease: Some(LeaseGrant {
                 image_id: "a".into(),
                 lease_id: "lease-1".into(),
@@ -526,7 +637,23 @@ mod tests {
                 args: Params::default().to_args(),
                 source_hash: hash(),
                 attempt: 1,
+                source_size: 3,
             }),
+        });
+        round_trip(BatchResponse {
+            answers: vec![
+                BatchAnswer {
+                    header: to_header(&CompleteResponse {}).unwrap(),
+                    body_len: 0,
+                },
+                BatchAnswer {
+                    header: json!({"error": {"kind": "stale", "message": "old"}})
+                        .as_object()
+                        .unwrap()
+                        .clone(),
+                    body_len: 0,
+                },
+            ],
         });
         round_trip(ExtendResponse {
             deadline_ms: 5,
@@ -537,7 +664,7 @@ mod tests {
             status: Status::Pending,
         });
         round_trip(PluginFetchResponse { hash: hash() });
-        let none = to_header(&LeaseResponse { lease: None }).unwrap();
+        let none = to_header(&LeaseResponse::none()).unwrap();
         assert_eq!(json!(none), json!({"lease": null}));
     }
 
@@ -566,6 +693,17 @@ mod tests {
             panic!("not a fail")
         };
         assert!(attempted);
+    }
+
+    #[test]
+    fn bodies_split_by_length() {
+        assert_eq!(
+            split_body(b"abcdef", [1, 0, 5]),
+            Some(vec![&b"a"[..], b"", b"bcdef"])
+        );
+        assert_eq!(split_body(b"abc", [1, 1]), None, "a byte left over");
+        assert_eq!(split_body(b"abc", [2, 2]), None, "past the end");
+        assert_eq!(split_body(b"", []), Some(vec![]));
     }
 
     #[test]

@@ -58,7 +58,7 @@ pub(crate) async fn extend(link: &Link, grant: &LeaseGrant) -> Result<Option<Dur
         image_id: grant.image_id.clone(),
         token: grant.token,
     };
-    match link.call::<ExtendResponse>(&request, Vec::new()).await {
+    match link.call_soon::<ExtendResponse>(&request, Vec::new()).await {
         Ok((r, _)) => Ok(Some(if r.ttl_ms > 0 {
             Duration::from_millis(r.ttl_ms)
         } else {
@@ -115,6 +115,7 @@ mod tests {
             args: vec![],
             source_hash: ContentHash::of(b"s"),
             attempt: 1,
+            source_size: 0,
         }
     }
 

@@ -10,14 +10,16 @@
 //!   until the report is acknowledged.
 //! - [`output`]: the thumbnail's format and size, read from its header.
 //!
-//! [`run`] keeps `concurrency` lease loops going; each holds at most one task. On
-//! [`Stop::Drain`] the loops stop asking for work and finish what they hold; on
-//! [`Stop::HandBack`] they give their tasks back to the master at once.
+//! - [`batching`]: reports on tasks held leave in batches (one frame, one master commit).
 //!
-//! At most [`WorkerConfig::max_long_polls`] loops wait in a `lease` long poll at once (default
-//! 16, half the master's default of 32 streams per connection), so the streams left over carry
-//! `extend`, `complete` and `fail` of the tasks held even with a high `concurrency`.
+//! [`run`] is a pipeline: one fetch loop keeps `concurrency + prefetch` tasks held, asking for
+//! as many as there is room for in one `lease` long poll; each task runs in a task of its own
+//! that waits for one of `concurrency` plugin slots, so the next source is already here when a
+//! call ends, and the report of one task travels while the next call runs. On
+//! [`Stop::Drain`] the fetch loop stops asking for work and the tasks held are finished; on
+//! [`Stop::HandBack`] they are given back to the master at once.
 
+mod batching;
 mod keeper;
 mod link;
 pub mod metrics;
@@ -27,7 +29,9 @@ mod task;
 
 use cdn_certs::Role;
 use cdn_common::MasterList;
-use cdn_proto::{LeaseResponse, Request, MAX_LEASE_WAIT_MS};
+use cdn_proto::{
+    split_body, LeaseGrant, LeaseResponse, Request, MAX_LEASE_BATCH, MAX_LEASE_WAIT_MS,
+};
 use cdn_runtime::{Limits, Runtime};
 use cdn_transport::{Dialer, Identity, NoMaster, TlsError};
 use link::{Backoff, CallError, Link};
@@ -37,11 +41,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use task::{Outcome, TaskEnv};
-use tokio::sync::{watch, Semaphore};
-
-/// Default of [`WorkerConfig::max_long_polls`]: half the master's default stream cap per
-/// connection.
-pub const DEFAULT_MAX_LONG_POLLS: usize = 16;
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 /// How a worker runs.
 #[derive(Debug, Clone)]
@@ -66,9 +66,9 @@ pub struct WorkerConfig {
     pub connect_timeout: Duration,
     /// How long one lease request waits for work.
     pub lease_wait: Duration,
-    /// Most lease long polls open at once (the rest of the connection's streams stay free for
-    /// reports). At least 1.
-    pub max_long_polls: usize,
+    /// Tasks leased ahead of the plugin slots (`None`: as many as `concurrency`), so a slot
+    /// that frees finds its next source already here.
+    pub prefetch: Option<usize>,
 }
 
 impl WorkerConfig {
@@ -84,7 +84,7 @@ impl WorkerConfig {
             limits: Limits::default(),
             connect_timeout: Duration::from_secs(10),
             lease_wait: Duration::from_millis(MAX_LEASE_WAIT_MS),
-            max_long_polls: DEFAULT_MAX_LONG_POLLS,
+            prefetch: None,
         }
     }
 }
@@ -172,42 +172,34 @@ pub async fn run(
     }
     let identity = Identity::load(&config.certs, Role::Worker, config.name.as_deref())?;
     tracing::info!(worker = %identity.peer, masters = %config.masters, concurrency = config.concurrency, "worker starting");
-    let link = Link::new(Dialer::new(
+    let link = Link::start(Dialer::new(
         config.masters.clone(),
         &identity,
         config.connect_timeout,
     )?);
     link.first_connect().await?;
     let plugins = Arc::new(load_plugins(&config).await?);
-    let link = Arc::new(link);
-    let counters = Arc::new(Counters::default());
-    let polls = Arc::new(Semaphore::new(config.max_long_polls.max(1)));
-    let mut loops = tokio::task::JoinSet::new();
-    for _ in 0..config.concurrency {
-        loops.spawn(lease_loop(
-            Shared {
-                link: link.clone(),
-                plugins: plugins.clone(),
-                counters: counters.clone(),
-                polls: polls.clone(),
-                plugin_time: config.limits.time,
-            },
-            stop.clone(),
-            config.lease_wait,
-        ));
-    }
-    while loops.join_next().await.is_some() {}
+    let shared = Arc::new(Shared {
+        link: link.clone(),
+        plugins,
+        counters: Counters::default(),
+        slots: Semaphore::new(config.concurrency),
+        plugin_time: config.limits.time,
+    });
+    let held = config.concurrency + config.prefetch.unwrap_or(config.concurrency);
+    let mut tasks = tokio::task::JoinSet::new();
+    fetch_loop(&shared, held, &mut tasks, stop, config.lease_wait).await;
+    while tasks.join_next().await.is_some() {}
     link.close().await;
     let summary = WorkerSummary {
-        done: counters.done.load(Ordering::Relaxed),
-        failed: counters.failed.load(Ordering::Relaxed),
-        dropped: counters.dropped.load(Ordering::Relaxed),
+        done: shared.counters.done.load(Ordering::Relaxed),
+        failed: shared.counters.failed.load(Ordering::Relaxed),
+        dropped: shared.counters.dropped.load(Ordering::Relaxed),
     };
     tracing::info!(?summary, "worker stopped");
     Ok(summary)
 }
 
-/// The runtime (with its disk cache) and the plugins known without asking the master.
 async fn load_plugins(config: &WorkerConfig) -> Result<Plugins, WorkerError> {
     let cache_error = |source| WorkerError::Cache {
         path: config.cache.display().to_string(),
@@ -242,70 +234,89 @@ async fn load_plugins(config: &WorkerConfig) -> Result<Plugins, WorkerError> {
 struct Shared {
     link: Arc<Link>,
     plugins: Arc<Plugins>,
-    counters: Arc<Counters>,
-    /// Permits to hold a lease long poll open.
-    polls: Arc<Semaphore>,
+    counters: Counters,
+    /// One permit per plugin call at once.
+    slots: Semaphore,
     plugin_time: Duration,
 }
 
-/// Asks for a task, works on it, repeats; stops asking once `stop` leaves [`Stop::Run`].
-async fn lease_loop(shared: Shared, mut stop: watch::Receiver<Stop>, lease_wait: Duration) {
-    let Shared {
-        link,
-        plugins,
-        counters,
-        polls,
-        plugin_time,
-    } = shared;
-    let env = TaskEnv {
-        link: &link,
-        plugins: &plugins,
-        plugin_time,
-    };
+/// Leases tasks while there is room for them (`held` at most) until told to drain, starting
+/// each in a task of its own (in `tasks`). One long poll at a time, for as many tasks as there
+/// is room for.
+async fn fetch_loop(
+    shared: &Arc<Shared>,
+    held: usize,
+    tasks: &mut tokio::task::JoinSet<()>,
+    mut stop: watch::Receiver<Stop>,
+    lease_wait: Duration,
+) {
+    let room = Arc::new(Semaphore::new(held.max(1)));
+    let wait_ms = u64::try_from(lease_wait.as_millis()).unwrap_or(MAX_LEASE_WAIT_MS);
     let mut backoff = Backoff::new();
-    let request = Request::Lease {
-        wait_ms: u64::try_from(lease_wait.as_millis()).unwrap_or(MAX_LEASE_WAIT_MS),
-    };
     loop {
         if *stop.borrow() != Stop::Run {
             return;
         }
-        let permit = tokio::select! {
-            permit = polls.acquire() => match permit {
+        // Reap the tasks that ended, so the set does not grow with every task ever run.
+        while tasks.try_join_next().is_some() {}
+        let first = tokio::select! {
+            permit = room.clone().acquire_owned() => match permit {
                 Ok(permit) => permit,
                 Err(_) => return,
             },
             _ = reached(&mut stop, Stop::Drain) => return,
+        };
+        let mut permits = vec![first];
+        while permits.len() < MAX_LEASE_BATCH as usize {
+            match room.clone().try_acquire_owned() {
+                Ok(permit) => permits.push(permit),
+                Err(_) => break,
+            }
+        }
+        let request = Request::Lease {
+            wait_ms,
+            max: permits.len() as u32,
         };
         // Dropping the request when told to stop abandons it; the master then releases what it
         // was leasing. `biased`: an answer that is already here is taken (and worked on), not
         // dropped for the stop signal.
         let polled = tokio::select! {
             biased;
-            polled = link.call::<LeaseResponse>(&request, Vec::new()) => polled,
+            polled = shared.link.call::<LeaseResponse>(&request, Vec::new()) => polled,
             _ = reached(&mut stop, Stop::Drain) => return,
         };
         let received = std::time::Instant::now();
-        drop(permit);
         match polled {
-            Ok((LeaseResponse { lease: Some(grant) }, source)) => {
+            Ok((response, body)) => {
                 backoff.reset();
-                let counter = match task::run(&env, grant, source, received, &mut stop).await {
-                    Outcome::Done => &counters.done,
-                    Outcome::Failed => &counters.failed,
-                    Outcome::Dropped => &counters.dropped,
+                let grants = response.grants();
+                let Some(sources) = split_sources(&grants, &body) else {
+                    tracing::error!(
+                        grants = grants.len(),
+                        bytes = body.len(),
+                        "the master's lease answer does not add up (source sizes against its                          body); the leases will expire"
+                    );
+                    continue;
                 };
-                counter.fetch_add(1, Ordering::Relaxed);
+                for ((grant, source), permit) in grants.into_iter().zip(sources).zip(permits) {
+                    tasks.spawn(run_task(
+                        shared.clone(),
+                        grant,
+                        source,
+                        received,
+                        stop.clone(),
+                        permit,
+                    ));
+                }
             }
-            Ok((LeaseResponse { lease: None }, _)) => backoff.reset(),
             Err(e) => {
                 let wait = backoff.next_wait();
                 match &e {
                     CallError::Unreachable(_) => {
-                        tracing::warn!(masters = %link.masters(), "{e}; retrying in {wait:?}")
+                        tracing::warn!(masters = %shared.link.masters(), "{e}; retrying in {wait:?}")
                     }
                     CallError::Refused { .. } | CallError::Invalid(_) => {
-                        tracing::error!(masters = %link.masters(), "lease refused: {e}; retrying in {wait:?}")
+                        tracing::error!(masters = %shared.link.masters(), "lease refused: {e}; retrying in {wait:?}")
                     }
                 }
                 tokio::select! {
@@ -315,4 +326,41 @@ async fn lease_loop(shared: Shared, mut stop: watch::Receiver<Stop>, lease_wait:
             }
         }
     }
+}
+
+/// Each grant's source bytes, cut from the answer's body (one grant with no size given gets
+/// the whole body).
+fn split_sources(grants: &[LeaseGrant], body: &[u8]) -> Option<Vec<Vec<u8>>> {
+    if let [one] = grants {
+        if one.source_size == 0 {
+            return Some(vec![body.to_vec()]);
+        }
+    }
+    let parts = split_body(body, grants.iter().map(|g| g.source_size))?;
+    Some(parts.into_iter().map(<[u8]>::to_vec).collect())
+}
+
+/// One task from its grant to its report; `room` (its place among the tasks held) is given
+/// back when it ends.
+async fn run_task(
+    shared: Arc<Shared>,
+    grant: LeaseGrant,
+    source: Vec<u8>,
+    received: std::time::Instant,
+    mut stop: watch::Receiver<Stop>,
+    room: OwnedSemaphorePermit,
+) {
+    let env = TaskEnv {
+        link: &shared.link,
+        plugins: &shared.plugins,
+        plugin_time: shared.plugin_time,
+        slots: &shared.slots,
+    };
+    let counter = match task::run(&env, grant, source, received, &mut stop).await {
+        Outcome::Done => &shared.counters.done,
+        Outcome::Failed => &shared.counters.failed,
+        Outcome::Dropped => &shared.counters.dropped,
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
+    drop(room);
 }

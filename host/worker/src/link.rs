@@ -8,21 +8,25 @@
 //! at once. Leases outlive the move: every master shares the registry, so a lease granted
 //! through one is extended, completed or failed through another (the keeper and the report
 //! just call again).
+//!
+//! Reports on tasks held (`extend`, `complete`, `fail`) go through [`Link::call_soon`], which
+//! batches them ([`crate::batching`]).
 
+use crate::batching::{self, Queued};
 use cdn_common::MasterList;
-use cdn_proto::Request;
+use cdn_proto::{from_header, Request};
 use cdn_transport::{Client, Dialer, NoMaster};
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::Mutex;
+use tokio::sync::{mpsc, oneshot, Mutex};
 
 /// The first wait after a failed connection attempt; it doubles up to [`MAX_BACKOFF`].
 pub(crate) const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Why a call got no answer from the master, or got an error.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub(crate) enum CallError {
     /// The master answered with an error (`stale`, `not_found`, ...).
     #[error("{kind}: {message}")]
@@ -49,6 +53,8 @@ pub(crate) enum Down {
 pub(crate) struct Link {
     dialer: Dialer,
     state: Mutex<State>,
+    /// Requests for the next batch ([`Link::call_soon`]).
+    queue: mpsc::UnboundedSender<Queued>,
 }
 
 struct State {
@@ -66,8 +72,10 @@ struct State {
 }
 
 impl Link {
-    pub fn new(dialer: Dialer) -> Link {
-        Link {
+    /// The link, with the task that sends its batches (it ends when the link is dropped).
+    pub fn start(dialer: Dialer) -> Arc<Link> {
+        let (queue, queued) = mpsc::unbounded_channel();
+        let link = Arc::new(Link {
             dialer,
             state: Mutex::new(State {
                 current: None,
@@ -76,7 +84,10 @@ impl Link {
                 backoff: Backoff::new(),
                 failed: None,
             }),
-        }
+            queue,
+        });
+        tokio::spawn(batching::send_queued(Arc::downgrade(&link), queued));
+        link
     }
 
     pub fn masters(&self) -> &MasterList {
@@ -192,6 +203,32 @@ impl Link {
             }
             Err(e) => Err(CallError::Invalid(e.to_string())),
         }
+    }
+
+    /// Like [`Link::call`], but the request may travel in one `batch` frame with others made
+    /// about the same time (answered as if sent alone).
+    pub async fn call_soon<T: DeserializeOwned>(
+        &self,
+        request: &Request,
+        body: Vec<u8>,
+    ) -> Result<(T, Vec<u8>), CallError> {
+        let header_len = serde_json::to_vec(request)
+            .map_err(|e| CallError::Invalid(format!("encoding a request: {e}")))?
+            .len();
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Queued {
+                request: request.clone(),
+                body,
+                header_len,
+                reply,
+            })
+            .map_err(|_| CallError::Invalid("the batch sender has stopped".into()))?;
+        let (header, body) = answer
+            .await
+            .map_err(|_| CallError::Invalid("the batch sender dropped the request".into()))??;
+        let typed = from_header(&header).map_err(|e| CallError::Invalid(e.to_string()))?;
+        Ok((typed, body))
     }
 
     /// Closes the connection politely, if there is one.

@@ -15,7 +15,7 @@ use cdn_runtime::RunError;
 use serde::de::IgnoredAny;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 
 /// How long past its time cap a plugin call may run before the worker gives it up and reports
 /// `time_limit` itself (the runtime's own cap should have ended it first).
@@ -58,6 +58,8 @@ pub(crate) struct TaskEnv<'a> {
     pub plugins: &'a Plugins,
     /// The plugin call's time cap (the runtime's limit).
     pub plugin_time: Duration,
+    /// One permit per plugin call that may run at once (`--concurrency`).
+    pub slots: &'a Semaphore,
 }
 
 pub(crate) async fn run(
@@ -133,6 +135,18 @@ async fn work(
         Ok(plugin) => plugin,
         Err(e) => return Some(Report::failure(e.kind, e.to_string(), e.retryable)),
     };
+    // A task leased ahead waits here for a plugin slot (its keeper extends the lease meanwhile);
+    // the slot is given back when the call ends, before the report goes out.
+    let _slot = tokio::select! {
+        slot = env.slots.acquire() => match slot {
+            Ok(slot) => slot,
+            Err(_) => return Some(Report::failure("host_error", "the worker's plugin slots are closed", true)),
+        },
+        _ = reached(stop, Stop::HandBack) => {
+            hand_back(env.link, grant).await;
+            return None;
+        }
+    };
     // The plugin is about to run: this extend tells the master, which counts the attempt.
     if let Err(keeper::Lost(why)) = keeper::extend(env.link, grant).await.map(|_| ()) {
         tracing::warn!(image = %grant.image_id, token = grant.token, "lease lost before the plugin ran: {why}");
@@ -199,7 +213,7 @@ async fn hand_back(link: &Link, grant: &LeaseGrant) {
         retryable: true,
         attempted: false,
     };
-    match link.call::<FailResponse>(&request, Vec::new()).await {
+    match link.call_soon::<FailResponse>(&request, Vec::new()).await {
         Ok(_) => tracing::info!(image = %grant.image_id, "handed back"),
         Err(e) => {
             tracing::warn!(image = %grant.image_id, "could not hand back (the lease will expire): {e}")
@@ -265,7 +279,7 @@ async fn send_report(
     let mut backoff = Backoff::new();
     loop {
         // Either answer is an empty acknowledgement; only whether it came matters.
-        let error = match link.call::<IgnoredAny>(&request, body.clone()).await {
+        let error = match link.call_soon::<IgnoredAny>(&request, body.clone()).await {
             Ok(_) => return outcome,
             Err(CallError::Refused { kind: k, message }) => {
                 if k == kind::STALE || k == kind::NOT_FOUND {
@@ -323,6 +337,7 @@ mod tests {
             args: vec![],
             source_hash: ContentHash::of(b"s"),
             attempt: 1,
+            source_size: 0,
         }
     }
 

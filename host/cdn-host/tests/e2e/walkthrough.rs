@@ -194,7 +194,7 @@ fn roles_are_enforced_by_the_master() {
             };
             let client = connect(Role::Client, None).await;
             let worker = connect(Role::Worker, Some("w1")).await;
-            let lease = frame(&Request::Lease { wait_ms: 0 }, b"");
+            let lease = frame(&Request::Lease { wait_ms: 0, max: 1 }, b"");
             let register = frame(
                 &Request::Register {
                     id: "x.jpg".into(),

@@ -289,6 +289,16 @@ pub trait RegistryBackend: Send + Sync + std::fmt::Debug {
     /// Writes and commits since open: writes per commit is the batching achieved.
     fn commit_stats(&self) -> CommitStats;
 
+    /// Runs `f`, whose writes may share one commit, and returns once all of them are committed
+    /// (a backend that commits each write as it goes just runs `f`). For answers built on
+    /// several writes, such as a `lease` of many tasks.
+    fn deferring(
+        &self,
+        f: &mut dyn FnMut() -> Result<(), RegistryError>,
+    ) -> Result<(), RegistryError> {
+        f()
+    }
+
     /// Asks to be told (`wake`) when another master may have made work `pending`. A backend
     /// that only one master uses has nothing to tell.
     fn watch_work(&self, wake: WorkWake) {

@@ -84,6 +84,33 @@ impl<T> Ctx<T> for rusqlite::Result<T> {
     }
 }
 
+/// Statements compiled once per connection and kept in its cache: the registry runs the same
+/// few statements for every task, and compiling one costs more than running it.
+trait Cached {
+    fn exec_cached<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
+    fn row_cached<T, P, F>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T>
+    where
+        P: rusqlite::Params,
+        F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>;
+}
+
+impl Cached for Connection {
+    fn exec_cached<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
+
+    fn row_cached<T, P, F>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T>
+    where
+        P: rusqlite::Params,
+        F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    {
+        self.prepare_cached(sql)?.query_row(params, f)
+    }
+}
+
+/// Statements each connection keeps compiled (the registry has about thirty).
+const STATEMENT_CACHE: usize = 64;
+
 fn conv<E: std::error::Error + Send + Sync + 'static>(
     idx: usize,
 ) -> impl FnOnce(E) -> rusqlite::Error {
@@ -190,7 +217,9 @@ impl SqliteRegistry {
             });
         }
         tx.commit().ctx("creating schema")?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let reader = Connection::open(path).ctx("opening the read connection")?;
+        reader.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         reader
             .pragma_update(None, "query_only", true)
             .ctx("making the read connection read-only")?;
@@ -224,6 +253,13 @@ impl RegistryBackend for SqliteRegistry {
         format!("sqlite:{}", self.path)
     }
 
+    fn deferring(
+        &self,
+        f: &mut dyn FnMut() -> Result<(), RegistryError>,
+    ) -> Result<(), RegistryError> {
+        self.writer.deferring(f)
+    }
+
     fn commit_stats(&self) -> CommitStats {
         self.writer.stats()
     }
@@ -245,7 +281,7 @@ impl RegistryBackend for SqliteRegistry {
         let params = canonical_params(params_json)?;
         self.write(|tx| {
             let existing = tx
-                .query_row(
+                .row_cached(
                     "SELECT source_blob, params_json, plugin_name, plugin_hash
                      FROM images WHERE id = ?1",
                     [id],
@@ -278,7 +314,7 @@ impl RegistryBackend for SqliteRegistry {
                     },
                 );
             }
-            tx.execute(
+            tx.exec_cached(
                 "INSERT INTO images (id, status, source_blob, source_size, params_json,
                      plugin_name, plugin_hash, attempts, created_at, updated_at)
                  VALUES (?1, 'pending', ?2, ?3, ?4, ?5, ?6, 0, ?7, ?7)",
@@ -307,7 +343,7 @@ impl RegistryBackend for SqliteRegistry {
         check_id("worker name", worker)?;
         self.write(|tx| {
             let next = tx
-                .query_row(
+                .row_cached(
                     "SELECT id FROM images WHERE status = 'pending'
                      ORDER BY created_at, rowid LIMIT 1",
                     [],
@@ -320,7 +356,7 @@ impl RegistryBackend for SqliteRegistry {
             let lease_id = format!("lease-{token}");
             let deadline_ms = now_ms.saturating_add(ttl_ms);
             // No attempt is spent yet: the worker may never receive this grant.
-            tx.execute(
+            tx.exec_cached(
                 "UPDATE images SET status = 'leased', lease_id = ?2, fencing_token = ?3,
                      lease_deadline = ?4, leased_by = ?5, lease_ran = 0, updated_at = ?6
                  WHERE id = ?1 AND status = 'pending'",
@@ -328,7 +364,7 @@ impl RegistryBackend for SqliteRegistry {
             )
             .ctx("leasing")?;
             let lease = tx
-                .query_row(
+                .row_cached(
                     "SELECT id, source_blob, source_size, params_json, plugin_name, plugin_hash,
                          attempts
                      FROM images WHERE id = ?1",
@@ -366,7 +402,7 @@ impl RegistryBackend for SqliteRegistry {
         self.write(|tx| {
             check_current_lease(tx, image_id, token, None, now_ms)?;
             let deadline = now_ms.saturating_add(ttl_ms);
-            tx.execute(
+            tx.exec_cached(
                 "UPDATE images SET lease_deadline = ?2, updated_at = ?3,
                      attempts = attempts + 1 - lease_ran, lease_ran = 1
                  WHERE id = ?1",
@@ -390,7 +426,7 @@ impl RegistryBackend for SqliteRegistry {
         check_id("worker name", worker)?;
         self.write(|tx| {
             check_current_lease(tx, image_id, token, None, now_ms)?;
-            tx.execute(
+            tx.exec_cached(
                 "UPDATE images SET status = 'done', lease_id = NULL, fencing_token = NULL,
                      lease_deadline = NULL, leased_by = NULL,
                      thumb_blob = ?2, thumb_size = ?3, thumb_width = ?4, thumb_height = ?5,
@@ -453,7 +489,7 @@ impl RegistryBackend for SqliteRegistry {
     ) -> Result<bool, RegistryError> {
         self.write(|tx| {
             let current: Option<i64> = tx
-                .query_row(
+                .row_cached(
                     "SELECT fencing_token FROM images WHERE id = ?1 AND status = 'leased'
                          AND lease_ran = 0",
                     [image_id],
@@ -465,7 +501,7 @@ impl RegistryBackend for SqliteRegistry {
             if current != Some(token as i64) {
                 return Ok(false);
             }
-            tx.execute(
+            tx.exec_cached(
                 "UPDATE images SET status = 'pending', lease_id = NULL, fencing_token = NULL,
                      lease_deadline = NULL, leased_by = NULL, updated_at = ?2
                  WHERE id = ?1",
@@ -488,7 +524,7 @@ impl RegistryBackend for SqliteRegistry {
             let mut targets: Vec<String> = ids.to_vec();
             if all_failed {
                 let mut stmt = tx
-                    .prepare(
+                    .prepare_cached(
                         "SELECT id FROM images WHERE status = 'failed' ORDER BY created_at, rowid",
                     )
                     .ctx("re-queueing failed images")?;
@@ -506,7 +542,7 @@ impl RegistryBackend for SqliteRegistry {
             let mut not = Vec::new();
             for id in targets {
                 let status = tx
-                    .query_row("SELECT status FROM images WHERE id = ?1", [&id], |r| {
+                    .row_cached("SELECT status FROM images WHERE id = ?1", [&id], |r| {
                         status_at(r, 0)
                     })
                     .optional()
@@ -514,7 +550,7 @@ impl RegistryBackend for SqliteRegistry {
                 match status {
                     None => not.push((id, "not_found".to_string())),
                     Some(Status::Failed) => {
-                        tx.execute(
+                        tx.exec_cached(
                             "UPDATE images SET status = 'pending', attempts = 0, lease_ran = 0,
                                  finished_at = NULL, updated_at = ?2
                              WHERE id = ?1",
@@ -533,7 +569,7 @@ impl RegistryBackend for SqliteRegistry {
     /// How many leases `worker` holds now.
     fn leases_held(&self, worker: &str) -> Result<u64, RegistryError> {
         let conn = self.lock()?;
-        conn.query_row(
+        conn.row_cached(
             "SELECT COUNT(*) FROM images WHERE status = 'leased' AND leased_by = ?1",
             [worker],
             |r| r.get::<_, i64>(0),
@@ -586,7 +622,7 @@ impl RegistryBackend for SqliteRegistry {
 
     fn get(&self, id: &str) -> Result<Option<ImageView>, RegistryError> {
         let conn = self.lock()?;
-        conn.query_row(
+        conn.row_cached(
             &format!("SELECT {IMAGE_COLUMNS} FROM images WHERE id = ?1"),
             [id],
             view_from_row,
@@ -661,7 +697,7 @@ impl RegistryBackend for SqliteRegistry {
     fn counts(&self) -> Result<Counts, RegistryError> {
         let conn = self.lock()?;
         let mut stmt = conn
-            .prepare("SELECT status, COUNT(*) FROM images GROUP BY status")
+            .prepare_cached("SELECT status, COUNT(*) FROM images GROUP BY status")
             .ctx("counting images")?;
         let rows = stmt
             .query_map([], |r| Ok((status_at(r, 0)?, r.get::<_, i64>(1)? as u64)))
@@ -683,7 +719,7 @@ impl RegistryBackend for SqliteRegistry {
     fn add_plugin(&self, name: &str, hash: &ContentHash, now_ms: i64) -> Result<(), RegistryError> {
         check_id("plugin name", name)?;
         self.write(|tx| {
-            tx.execute(
+            tx.exec_cached(
                 "INSERT INTO plugins (name, hash, added_at) VALUES (?1, ?2, ?3)
                  ON CONFLICT (name) DO UPDATE SET hash = excluded.hash, added_at = excluded.added_at",
                 params![name, hash.to_hex(), now_ms],
@@ -695,7 +731,7 @@ impl RegistryBackend for SqliteRegistry {
 
     fn plugin(&self, name: &str) -> Result<Option<ContentHash>, RegistryError> {
         let conn = self.lock()?;
-        conn.query_row("SELECT hash FROM plugins WHERE name = ?1", [name], |r| {
+        conn.row_cached("SELECT hash FROM plugins WHERE name = ?1", [name], |r| {
             blob_at(r, 0)
         })
         .optional()
@@ -706,7 +742,7 @@ impl RegistryBackend for SqliteRegistry {
     fn plugins(&self) -> Result<Vec<(String, ContentHash)>, RegistryError> {
         let conn = self.lock()?;
         let mut stmt = conn
-            .prepare("SELECT name, hash FROM plugins ORDER BY name")
+            .prepare_cached("SELECT name, hash FROM plugins ORDER BY name")
             .ctx("listing plugins")?;
         let rows = stmt
             .query_map([], |r| Ok((r.get::<_, String>(0)?, blob_at(r, 1)?)))
@@ -733,7 +769,7 @@ impl RegistryBackend for SqliteRegistry {
 
 /// Increments and returns the persisted fencing-token counter (inside the caller's transaction).
 fn next_token(tx: &Connection) -> Result<u64, RegistryError> {
-    tx.query_row(
+    tx.row_cached(
         "UPDATE meta SET value = value + 1 WHERE key = 'fencing_token' RETURNING value",
         [],
         |r| r.get::<_, i64>(0),
@@ -752,7 +788,7 @@ fn check_current_lease(
     now_ms: i64,
 ) -> Result<u32, RegistryError> {
     let row = conn
-        .query_row(
+        .row_cached(
             "SELECT status, fencing_token, lease_deadline, attempts, leased_by
              FROM images WHERE id = ?1",
             [image_id],
@@ -778,7 +814,7 @@ fn leased_rows(
     expired_at: Option<i64>,
 ) -> Result<Vec<(ImageId, u32, bool)>, RegistryError> {
     let mut stmt = tx
-        .prepare(
+        .prepare_cached(
             "SELECT id, attempts, lease_ran FROM images
              WHERE status = 'leased' AND (?1 IS NULL OR lease_deadline < ?1)
              ORDER BY created_at, rowid",
@@ -799,7 +835,7 @@ fn leased_rows(
 
 /// Whether the current lease of `image_id` has spent its attempt.
 fn lease_ran(tx: &Connection, image_id: &str) -> Result<bool, RegistryError> {
-    tx.query_row(
+    tx.row_cached(
         "SELECT lease_ran FROM images WHERE id = ?1",
         [image_id],
         |r| r.get::<_, i64>(0),
@@ -809,7 +845,7 @@ fn lease_ran(tx: &Connection, image_id: &str) -> Result<bool, RegistryError> {
 }
 
 fn set_attempts(tx: &Connection, image_id: &str, attempts: u32) -> Result<(), RegistryError> {
-    tx.execute(
+    tx.exec_cached(
         "UPDATE images SET attempts = ?2 WHERE id = ?1",
         params![image_id, attempts],
     )
@@ -827,7 +863,7 @@ fn release(
     now_ms: i64,
 ) -> Result<(), RegistryError> {
     let finished = (status == Status::Failed).then_some(now_ms);
-    tx.execute(
+    tx.exec_cached(
         "UPDATE images SET status = ?2, lease_id = NULL, fencing_token = NULL,
              lease_deadline = NULL, leased_by = NULL, last_error_kind = ?3, last_error_msg = ?4,
              updated_at = ?5, finished_at = ?6, lease_ran = 0

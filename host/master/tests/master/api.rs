@@ -222,7 +222,8 @@ async fn roles_are_enforced() {
             assert_eq!(error_kind(&worker, &op, vec![]).await.0, "forbidden");
         }
 
-        let (kind, message) = error_kind(&client, &Request::Lease { wait_ms: 0 }, vec![]).await;
+        let (kind, message) =
+            error_kind(&client, &Request::Lease { wait_ms: 0, max: 1 }, vec![]).await;
         assert_eq!(kind, "forbidden");
         assert!(message.contains("client"), "{message}");
         for op in [

@@ -351,10 +351,16 @@ async fn a_master_over_s3() {
             .await
             .expect("register");
         assert!(!m.has_blob(&source), "nothing in the data folder's blobs");
-        let (leased, body) =
-            call::<LeaseResponse>(&worker, &Request::Lease { wait_ms: 5000 }, vec![])
-                .await
-                .expect("lease");
+        let (leased, body) = call::<LeaseResponse>(
+            &worker,
+            &Request::Lease {
+                wait_ms: 5000,
+                max: 1,
+            },
+            vec![],
+        )
+        .await
+        .expect("lease");
         let grant = leased.lease.expect("a lease");
         assert_eq!(body, source, "the source came back from the bucket");
         let thumb = image(4, 700);

@@ -21,7 +21,7 @@ fn register(id: &str) -> Request {
 }
 
 async fn lease(worker: &Client, wait_ms: u64) -> Option<(LeaseGrant, Vec<u8>)> {
-    let (r, body) = call::<LeaseResponse>(worker, &Request::Lease { wait_ms }, vec![])
+    let (r, body) = call::<LeaseResponse>(worker, &Request::Lease { wait_ms, max: 1 }, vec![])
         .await
         .expect("lease");
     r.lease.map(|g| (g, body))
@@ -356,7 +356,11 @@ async fn shutdown_ends_waiting_polls_without_leasing() {
         let worker = connect(certs.path(), m.addr, Role::Worker, None).await;
         let poll = tokio::spawn(async move {
             let request = cdn_transport::Frame {
-                header: cdn_proto::to_header(&Request::Lease { wait_ms: 15_000 }).unwrap(),
+                header: cdn_proto::to_header(&Request::Lease {
+                    wait_ms: 15_000,
+                    max: 1,
+                })
+                .unwrap(),
                 body: vec![],
             };
             let outcome = worker.request(&request).await;
