@@ -27,6 +27,7 @@ mod scale_out;
 mod throughput;
 mod tiny_plugin;
 mod tools;
+mod wasm_engine;
 mod wasm_profile;
 
 use anyhow::{Context, Result};
@@ -142,6 +143,8 @@ fn run(cli: &Cli, out: &mut Report) -> Result<()> {
             cli.profile_plugin.as_deref(),
         );
         attempt(out, "The wasm profile", r);
+        let r = wasm_engine::report(out, &inputs, cli.runs);
+        attempt(out, "The engine-settings figures", r);
     }
     if !cli.no_per_image {
         let r = instantiate::report(out, cli.runs);

@@ -3,12 +3,26 @@
 
 /// Bits per fast lookup (11: 2048 entries; most AC codes with their extra bits fit).
 const LOOKUP_BITS: u32 = 11;
+const LOOKUP_SIZE: usize = 1 << LOOKUP_BITS;
+
+/// In an [`HuffmanTable::ac_fast`] entry's run byte: the symbol is the end of block.
+pub(crate) const AC_EOB: usize = 0x80;
+
+/// A zeroed lookup table of [`LOOKUP_SIZE`] entries; fixed-size, so indexing it by a
+/// [`LOOKUP_BITS`]-bit prefix needs no bounds check.
+fn table<T: Copy + Default>() -> Box<[T; LOOKUP_SIZE]> {
+    let v: Box<[T]> = vec![T::default(); LOOKUP_SIZE].into_boxed_slice();
+    match v.try_into() {
+        Ok(table) => table,
+        Err(_) => unreachable!("the vector has LOOKUP_SIZE entries"),
+    }
+}
 
 /// One Huffman table (JPEG's BITS and HUFFVAL).
 #[derive(Clone)]
 pub(crate) struct HuffmanTable {
     /// For each 11-bit prefix: (code length, symbol); length 0 when the code is longer.
-    lookup: Vec<(u8, u8)>,
+    lookup: Box<[(u8, u8); LOOKUP_SIZE]>,
     /// For codes of 1..=16 bits: the largest code of that length (or -1) and the offset of its
     /// first symbol in `values` minus its first code.
     maxcode: [i32; 18],
@@ -16,14 +30,20 @@ pub(crate) struct HuffmanTable {
     values: Vec<u8>,
     /// For AC tables: for each 11-bit prefix holding a whole code and its extra bits, the run
     /// and the bits used (code + extra) in the low byte and the coefficient's value above;
-    /// 0 when the prefix does not (then decode the symbol the slow way).
-    ac_fast: Vec<i32>,
+    /// end of block has the run [`AC_EOB`], a run of 16 zeros (ZRL) is run 15 with value 0;
+    /// 0 when the prefix does not hold a whole symbol (then decode it the slow way).
+    ac_fast: Box<[i32; LOOKUP_SIZE]>,
+    /// For AC tables, to skip a coefficient undecoded: for each 11-bit prefix holding a whole
+    /// code and its extra bits, the bits used (code + extra) in the low 4 bits and how far the
+    /// zigzag position moves above them (run + 1; 16 for ZRL; 64 for end of block); 0 when the
+    /// prefix does not hold a whole symbol. One lookup and one shift per skipped symbol.
+    skip: Box<[u16; LOOKUP_SIZE]>,
 }
 
 impl HuffmanTable {
     /// `None` when the counts describe more codes than fit.
     pub fn new(counts: &[u8; 16], values: &[u8]) -> Option<HuffmanTable> {
-        let mut lookup = vec![(0u8, 0u8); 1 << LOOKUP_BITS];
+        let mut lookup = table::<(u8, u8)>();
         let mut maxcode = [-1i32; 18];
         let mut valoffset = [0i32; 17];
         let mut code: u32 = 0;
@@ -51,26 +71,33 @@ impl HuffmanTable {
             code <<= 1;
         }
         maxcode[17] = i32::MAX; // sentinel
-        let ac_fast = lookup
-            .iter()
-            .enumerate()
-            .map(|(peek, &(len, rs))| {
-                let (run, size) = (i32::from(rs >> 4), u32::from(rs & 15));
-                let used = u32::from(len) + size;
-                if len == 0 || size == 0 || used > LOOKUP_BITS {
-                    return 0;
+        let mut ac_fast = table::<i32>();
+        let mut skip = table::<u16>();
+        for (peek, &(len, rs)) in lookup.iter().enumerate() {
+            let (run, size) = (u32::from(rs >> 4), u32::from(rs & 15));
+            let used = u32::from(len) + size;
+            if len == 0 || used > LOOKUP_BITS {
+                continue;
+            }
+            let (fast_run, value, advance) = match (run, size) {
+                (0, 0) => (AC_EOB as u32, 0, 64),
+                (15, 0) => (15, 0, 16),
+                (_, 0) => continue, // not a valid AC symbol: the slow path says so
+                _ => {
+                    let raw = ((peek as u32) >> (LOOKUP_BITS - used)) & ((1 << size) - 1);
+                    (run, extend(raw as i32, size), run + 1)
                 }
-                let raw = ((peek as u32) >> (LOOKUP_BITS - used)) & ((1 << size) - 1);
-                let value = extend(raw as i32, size);
-                (value << 16) | (run << 8) | used as i32
-            })
-            .collect();
+            };
+            ac_fast[peek] = (value << 16) | ((fast_run as i32) << 8) | used as i32;
+            skip[peek] = ((advance << 4) | used) as u16;
+        }
         Some(HuffmanTable {
             lookup,
             maxcode,
             valoffset,
             values: values.to_vec(),
             ac_fast,
+            skip,
         })
     }
 }
@@ -237,10 +264,10 @@ impl<'a> BitReader<'a> {
     }
 
     /// An AC coefficient whose code and extra bits fit in one lookup: `Some((run, value))`,
-    /// consumed. `None`: decode it with [`BitReader::symbol`].
+    /// consumed (end of block: run [`AC_EOB`]; ZRL: run 15, value 0). `None`: decode it with [`BitReader::symbol`].
     #[inline(always)]
     pub fn ac_fast(&mut self, table: &HuffmanTable) -> Option<(usize, i32)> {
-        if self.count < 16 {
+        if self.count < LOOKUP_BITS {
             self.refill();
         }
         let entry = table.ac_fast[(self.buf >> (64 - LOOKUP_BITS)) as usize];
@@ -249,6 +276,22 @@ impl<'a> BitReader<'a> {
         }
         self.consume((entry & 0xFF) as u32);
         Some((((entry >> 8) & 0xFF) as usize, entry >> 16))
+    }
+
+    /// Skips one AC symbol and its extra bits if its code and extra bits fit in one lookup:
+    /// `Some(advance)` (how far the zigzag position moves: run + 1, 16 for ZRL, 64 for end of
+    /// block). `None`: decode it with [`BitReader::symbol`].
+    #[inline(always)]
+    pub fn skip_ac(&mut self, table: &HuffmanTable) -> Option<usize> {
+        if self.count < LOOKUP_BITS {
+            self.refill();
+        }
+        let entry = table.skip[(self.buf >> (64 - LOOKUP_BITS)) as usize];
+        if entry == 0 {
+            return None;
+        }
+        self.consume(u32::from(entry & 15));
+        Some(usize::from(entry >> 4))
     }
 
     /// At a restart interval's end: drops the partial byte and the RSTn marker after it. A

@@ -45,6 +45,7 @@ pub(crate) struct Scan {
     /// (frame component index, DC table, AC table)
     pub components: Vec<(usize, usize, usize)>,
     pub ss: u8,
+    pub se: u8,
     pub ah: u8,
     pub al: u8,
 }
@@ -226,6 +227,7 @@ fn scan(seg: &[u8], tables: &Tables) -> Result<Scan, Unsupported> {
     Ok(Scan {
         components,
         ss: b(at)?,
+        se: b(at + 1)?,
         ah: approx >> 4,
         al: approx & 15,
     })

@@ -3,19 +3,25 @@
 //! skip them: no dequantisation, no IDCT, no stores), at 1/4 and 1/2 reduced IDCTs of the
 //! top-left coefficients. Chroma is decoded at luma's resolution (a 4:2:0 chroma block gives
 //! twice the pixels of a luma block), so no upsampling blurs it. Progressive files are read
-//! when DC is all that is needed: the DC scans are the whole answer, the AC scans are skipped
-//! unread.
+//! when DC is all that is needed: the first DC scans are the whole answer, and reading stops
+//! there; at 1/4 and 1/2 progressive files whose AC scans in the kept corner are first scans
+//! (spectral selection, no successive-approximation refinement there) are read too, with every
+//! scan beyond the corner skipped unread (see [`progressive`]).
 //!
 //! It reads baseline and extended Huffman JPEGs (8-bit, gray or YCbCr, any sampling whose
-//! ratios the scale can absorb, restart markers) and progressive ones in the DC-only case.
+//! ratios the scale can absorb, restart markers) and progressive ones as above.
 //! Anything else is [`Unsupported`], and the caller decodes with jpeg-decoder instead (CMYK,
-//! YCCK, RGB, 12-bit, arithmetic coding, progressive at 1/4 or 1/2, corrupt data...).
+//! YCCK, RGB, 12-bit, arithmetic coding, progressive with AC refinement scans in the kept
+//! corner at 1/4 or 1/2, corrupt data...).
 
 mod huffman;
 mod idct;
 mod markers;
+mod progressive;
+#[cfg(test)]
+mod tests;
 
-use huffman::{next_marker, BitError, BitReader, HuffmanTable};
+use huffman::{BitError, BitReader, HuffmanTable, AC_EOB};
 use markers::{read_until_scan, Frame, Next, Scan, Tables};
 
 /// Why this decoder leaves the file to jpeg-decoder.
@@ -30,7 +36,7 @@ pub(crate) enum Unsupported {
     Components,
     /// Sampling factors the scale cannot absorb.
     Layout,
-    /// Progressive, and more than DC is needed.
+    /// Progressive, with AC refinement scans inside the coefficients the scale needs.
     Progressive,
 }
 
@@ -68,6 +74,10 @@ struct Component {
     /// The last zigzag position inside the kept kv x kh corner, and which positions are in it.
     last_kept: usize,
     kept: [bool; 64],
+    /// Progressive files: each kept zigzag position's slot in a block's stored coefficients
+    /// (in zigzag order, so slot 0 is the DC), and how many slots a block has.
+    slot_of: [u8; 64],
+    slots: usize,
     /// Blocks across and down of the MCU-padded grid.
     blocks_w: usize,
     blocks_h: usize,
@@ -76,8 +86,11 @@ struct Component {
     own_blocks_h: usize,
     plane: Vec<u8>,
     dc_pred: i32,
-    /// DC coefficients (quantised) of every block: progressive files only.
-    dcs: Vec<i32>,
+    /// Progressive files only: the kept coefficients (quantised, `slots` per block) of every
+    /// block of the MCU-padded grid.
+    coefs: Vec<i16>,
+    /// Progressive files only: the successive-approximation bits the DC still lacks.
+    dc_al: u8,
 }
 
 impl Component {
@@ -95,38 +108,29 @@ pub(crate) fn decode(input: &[u8], denom: usize) -> Result<Scaled, Unsupported> 
     let frame = tables.frame.clone().ok_or(Unsupported::Corrupt)?;
     check_colour(&frame, tables.adobe_transform)?;
     let mut comps = components(&frame, &tables, denom)?;
-    let dc_only = comps.iter().all(|c| c.kh == 1 && c.kv == 1);
-    if frame.progressive && !dc_only {
-        return Err(Unsupported::Progressive);
+    if frame.progressive {
+        progressive::read_scans(input, scan, data, &frame, &mut tables, &mut comps)?;
+        progressive::finish(&mut comps);
+        return Ok(to_rgb(&frame, &comps, denom));
     }
     loop {
-        // tables may change between scans
-        for (c, fc) in comps.iter_mut().zip(&frame.components) {
-            if let Some(q) = &tables.quant[fc.tq] {
-                c.quant = natural_quant(q);
-            }
-        }
-        let end = if frame.progressive {
-            progressive_dc_scan(input, data, &scan, &frame, &tables, &mut comps)?
-        } else {
-            baseline_scan(input, data, &scan, &frame, &tables, &mut comps)?
-        };
+        update_quant(&mut comps, &frame, &tables);
+        let end = baseline_scan(input, data, &scan, &frame, &tables, &mut comps)?;
         match read_until_scan(input, end, &mut tables)? {
             Next::Scan(s, d) => (scan, data) = (s, d),
             Next::End => break,
         }
     }
-    if frame.progressive {
-        for c in &mut comps {
-            let q0 = c.quant[0];
-            let stride = c.stride();
-            for (i, &dc) in c.dcs.iter().enumerate() {
-                c.plane[(i / c.blocks_w) * stride + i % c.blocks_w] =
-                    (dc as f32 * q0 as f32 / 8.0 + 128.5).clamp(0.0, 255.0) as u8;
-            }
+    Ok(to_rgb(&frame, &comps, denom))
+}
+
+/// Tables may change between scans: each component's dequantisation factors as they are now.
+fn update_quant(comps: &mut [Component], frame: &Frame, tables: &Tables) {
+    for (c, fc) in comps.iter_mut().zip(&frame.components) {
+        if let Some(q) = &tables.quant[fc.tq] {
+            c.quant = natural_quant(q);
         }
     }
-    Ok(to_rgb(&frame, &comps, denom))
 }
 
 /// Gray, or three components that are YCbCr (not RGB by Adobe's flag or by their ids).
@@ -183,11 +187,15 @@ fn components(frame: &Frame, tables: &Tables, denom: usize) -> Result<Vec<Compon
                 .map(natural_quant)
                 .ok_or(Unsupported::Corrupt)?;
             let mut kept = [false; 64];
+            let mut slot_of = [progressive::NO_SLOT; 64];
             let mut last_kept = 0;
+            let mut slots = 0;
             for (z, &n) in ZIGZAG.iter().enumerate() {
                 if n / 8 < kv && n % 8 < kh {
                     kept[z] = true;
                     last_kept = z;
+                    slot_of[z] = slots as u8;
+                    slots += 1;
                 }
             }
             let (blocks_w, blocks_h) = (mcus_x * fc.h, mcus_y * fc.v);
@@ -201,17 +209,20 @@ fn components(frame: &Frame, tables: &Tables, denom: usize) -> Result<Vec<Compon
                 quant,
                 last_kept,
                 kept,
+                slot_of,
+                slots,
                 blocks_w,
                 blocks_h,
                 own_blocks_w: own_w,
                 own_blocks_h: own_h,
                 plane: vec![0; blocks_w * kh * blocks_h * kv],
                 dc_pred: 0,
-                dcs: if frame.progressive {
-                    vec![0; blocks_w * blocks_h]
+                coefs: if frame.progressive {
+                    vec![0; blocks_w * blocks_h * slots]
                 } else {
                     Vec::new()
                 },
+                dc_al: 0,
             })
         })
         .collect()
@@ -355,6 +366,9 @@ fn decode_block(
     // the kept corner: decode and store
     while k <= c.last_kept {
         if let Some((run, value)) = r.ac_fast(ac_table) {
+            if run == AC_EOB {
+                return Ok(dc_only);
+            }
             k += run;
             if k > 63 {
                 return Err(Unsupported::Corrupt);
@@ -389,10 +403,10 @@ fn decode_block(
         }
         k += 1;
     }
-    // the rest: skip
+    // the rest: skip, one table lookup per symbol in the common case
     while k < 64 {
-        if let Some((run, _)) = r.ac_fast(ac_table) {
-            k += run + 1;
+        if let Some(advance) = r.skip_ac(ac_table) {
+            k += advance;
             continue;
         }
         let rs = r.symbol(ac_table)?;
@@ -408,75 +422,6 @@ fn decode_block(
         k += run + 1;
     }
     Ok(dc_only)
-}
-
-/// Reads one progressive scan: DC first or DC refinement into the DC store; an AC scan is
-/// skipped unread. Returns where the next marker is.
-fn progressive_dc_scan(
-    input: &[u8],
-    data: usize,
-    scan: &Scan,
-    frame: &Frame,
-    tables: &Tables,
-    comps: &mut [Component],
-) -> Result<usize, Unsupported> {
-    if scan.ss != 0 {
-        return Ok(next_marker(input, data));
-    }
-    let first = scan.ah == 0;
-    let huff = if first {
-        scan_tables(scan, tables, false)?
-    } else {
-        Vec::new()
-    };
-    let (mcus_x, mcus_y) = scan_mcus(scan, frame, comps);
-    let mut reader = BitReader::new(input, data);
-    let layout = mcu_layout(scan, comps);
-    let sizes: Vec<(usize, usize)> = (0..scan.components.len())
-        .map(|s| mcu_size(scan, comps, s))
-        .collect();
-    let ri = tables.restart_interval;
-    let mut left = ri;
-    for &(ci, _, _) in &scan.components {
-        comps[ci].dc_pred = 0;
-    }
-    for my in 0..mcus_y {
-        for mx in 0..mcus_x {
-            if ri > 0 {
-                if left == 0 {
-                    reader.restart();
-                    for &(ci, _, _) in &scan.components {
-                        comps[ci].dc_pred = 0;
-                    }
-                    left = ri;
-                }
-                left -= 1;
-            }
-            for &(s, dx, dy) in &layout {
-                let (bx, by) = (mx * sizes[s].0 + dx, my * sizes[s].1 + dy);
-                let c = &mut comps[scan.components[s].0];
-                let i = by * c.blocks_w + bx;
-                if first {
-                    let size = reader.symbol(huff[s].0)?;
-                    if size > 16 {
-                        return Err(Unsupported::Corrupt);
-                    }
-                    c.dc_pred = c.dc_pred.wrapping_add(reader.receive_extend(size));
-                    if let Some(dc) = c.dcs.get_mut(i) {
-                        *dc = c.dc_pred << scan.al;
-                    }
-                } else if reader.bits(1) == 1 {
-                    if let Some(dc) = c.dcs.get_mut(i) {
-                        *dc |= 1 << scan.al;
-                    }
-                }
-            }
-        }
-        if reader.overrun() {
-            return Err(Unsupported::Truncated);
-        }
-    }
-    Ok(reader.end_of_scan())
 }
 
 /// The planes, all at the output's resolution, as RGB (JFIF's full-range BT.601).
