@@ -184,9 +184,10 @@ impl<'a> Cluster<'a> {
         Ok(cluster)
     }
 
-    /// The registry's writes and commits so far (from the masters' `/metrics`, summed).
-    pub fn registry_commits(&self) -> Result<(u64, u64)> {
-        let (mut writes, mut commits) = (0, 0);
+    /// The registry's writes and commits, and the blob store's fsyncs, so far (from the
+    /// masters' `/metrics`, summed; fsyncs are 0 on S3).
+    pub fn durability_counts(&self) -> Result<DurabilityCounts> {
+        let mut counts = DurabilityCounts::default();
         for master in &self.masters {
             let (status, body) = http_get(&master.http, "/metrics")?;
             if status != 200 {
@@ -199,10 +200,11 @@ impl<'a> Cluster<'a> {
                     .and_then(|v| v.trim().parse::<u64>().ok())
                     .with_context(|| format!("no {name} in /metrics"))
             };
-            writes += value("cdn_registry_writes")?;
-            commits += value("cdn_registry_commits")?;
+            counts.writes += value("cdn_registry_writes")?;
+            counts.commits += value("cdn_registry_commits")?;
+            counts.blob_fsyncs += value("cdn_blob_fsyncs")?;
         }
-        Ok((writes, commits))
+        Ok(counts)
     }
 
     /// Polls `cdn stats` of each master until it answers (bounded).
@@ -369,6 +371,14 @@ impl<'a> Cluster<'a> {
 
 /// A port on 127.0.0.1 that was free a moment ago.
 /// Unix time in milliseconds (the registry's clock: the master runs on this machine).
+/// What the masters report of their durable writes ([`Cluster::durability_counts`]).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DurabilityCounts {
+    pub writes: u64,
+    pub commits: u64,
+    pub blob_fsyncs: u64,
+}
+
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -37,6 +37,8 @@ pub struct ControlFigures {
     /// what group commit saves.
     pub writes_per_task: f64,
     pub commits_per_task: f64,
+    /// fsyncs of the folder blob store per task (files and folders; 0 on S3).
+    pub blob_fsyncs_per_task: f64,
 }
 
 pub fn measure(
@@ -77,6 +79,7 @@ pub fn measure(
         worker_rss: column(|f| f.worker_rss as f64) as u64,
         writes_per_task: column(|f| f.writes_per_task),
         commits_per_task: column(|f| f.commits_per_task),
+        blob_fsyncs_per_task: column(|f| f.blob_fsyncs_per_task),
     })
 }
 
@@ -125,7 +128,7 @@ fn run_once(
     cluster.cdn(&["wait", "warm-up.png", "--timeout", "300s"])?;
 
     let (master_cpu0, workers_cpu0) = cluster.cpu()?;
-    let (writes0, commits0) = cluster.registry_commits()?;
+    let before = cluster.durability_counts()?;
     let machine0 = proc_stats::machine()?;
     let start_ms = now_ms();
     let start = Instant::now();
@@ -144,7 +147,7 @@ fn run_once(
         master_cpu1.since(master_cpu0),
         workers_cpu1.since(workers_cpu0),
     );
-    let (writes1, commits1) = cluster.registry_commits()?;
+    let after = cluster.durability_counts()?;
     let (master_rss, worker_rss) = cluster.peak_rss()?;
     let records = cluster.stop()?;
 
@@ -177,8 +180,9 @@ fn run_once(
         machine_busy: (machine1.0 - machine0.0) / (machine1.1 - machine0.1).max(1e-9),
         master_rss,
         worker_rss,
-        writes_per_task: writes1.saturating_sub(writes0) as f64 / n,
-        commits_per_task: commits1.saturating_sub(commits0) as f64 / n,
+        writes_per_task: after.writes.saturating_sub(before.writes) as f64 / n,
+        commits_per_task: after.commits.saturating_sub(before.commits) as f64 / n,
+        blob_fsyncs_per_task: after.blob_fsyncs.saturating_sub(before.blob_fsyncs) as f64 / n,
     })
 }
 
@@ -243,6 +247,13 @@ pub fn report(
             vec![
                 "registry commits (WAL fsyncs) per task, with group commit".into(),
                 format!("{:.2}", f.commits_per_task),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+            ],
+            vec![
+                "blob store fsyncs per task (files and folders; 0 on S3)".into(),
+                format!("{:.2}", f.blob_fsyncs_per_task),
                 "-".into(),
                 "-".into(),
                 "-".into(),

@@ -55,6 +55,7 @@ pub(crate) struct Metrics {
     blob_bytes: Gauge,
     registry_writes: Gauge,
     registry_commits: Gauge,
+    blob_fsyncs: Gauge,
     http_requests: Family<HttpLabels, Counter>,
     leased_at: Mutex<HashMap<u64, Instant>>,
 }
@@ -80,6 +81,7 @@ impl Metrics {
             blob_bytes: Gauge::default(),
             registry_writes: Gauge::default(),
             registry_commits: Gauge::default(),
+            blob_fsyncs: Gauge::default(),
             http_requests: Family::default(),
             leased_at: Mutex::new(HashMap::new()),
             registry: Registry::default(),
@@ -158,6 +160,11 @@ impl Metrics {
             "cdn_registry_commits",
             "Registry commits (one WAL fsync each) since the master started; writes/commits is the group-commit batching",
             m.registry_commits.clone(),
+        );
+        registry.register(
+            "cdn_blob_fsyncs",
+            "fsyncs of files and folders the folder blob store made since the master started (0 on S3)",
+            m.blob_fsyncs.clone(),
         );
         registry.register(
             "cdn_http_requests",
@@ -253,6 +260,11 @@ impl Metrics {
         self.blob_bytes.set(clamp(blob_bytes));
         self.registry_writes.set(clamp(commits.writes));
         self.registry_commits.set(clamp(commits.commits));
+    }
+
+    /// The blob store's fsyncs so far (set just before encoding, as [`Metrics::set_state`]).
+    pub fn set_blob_fsyncs(&self, fsyncs: u64) {
+        self.blob_fsyncs.set(clamp(fsyncs));
     }
 
     /// The OpenMetrics text of every series.

@@ -226,6 +226,8 @@ fn metrics_have_every_series_for_the_master_and_the_worker() {
     assert_eq!(value(&m, "cdn_workers_connected", &[]), 1.0);
     assert_eq!(value(&m, "cdn_queue_depth", &[]), 0.0);
     assert!(value(&m, "cdn_blob_bytes_stored", &[]) > 0.0);
+    // Each stored blob: at least its file and its folder.
+    assert!(value(&m, "cdn_blob_fsyncs", &[]) >= 6.0);
     // At least the 3 registrations, 3 leases, 2 completions and 1 failure, in no more commits
     // than writes.
     let writes = value(&m, "cdn_registry_writes", &[]);

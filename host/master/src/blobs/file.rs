@@ -19,6 +19,7 @@ use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 fn io_err<'a>(context: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> BlobError + 'a {
@@ -37,6 +38,8 @@ pub struct FileStore {
     /// Subfolders (`ab`) whose entry in the top folder is known durable: the top folder is
     /// fsynced only when a new one appears, not on every put.
     durable_subdirs: Mutex<HashSet<String>>,
+    /// fsyncs (files and folders) made by puts since open.
+    fsyncs: AtomicU64,
 }
 
 impl FileStore {
@@ -70,6 +73,7 @@ impl FileStore {
         Ok(Self {
             dir,
             durable_subdirs: Mutex::new(durable_subdirs),
+            fsyncs: AtomicU64::new(0),
         })
     }
 
@@ -113,7 +117,10 @@ impl BlobBackend for FileStore {
         let dest = self.path(id);
         let prefix = id.shard();
         let sub = self.dir.join(&prefix);
-        if self.existing_is_durable(&dest, bytes.len() as u64)? {
+        // The file and its folder: two fsyncs whether the file was there or is new.
+        let durable = self.existing_is_durable(&dest, bytes.len() as u64);
+        self.fsyncs.fetch_add(2, Ordering::Relaxed);
+        if durable? {
             sync_dir(&sub).map_err(io_err("syncing folder", &sub))?;
         } else {
             fs::create_dir_all(&sub).map_err(io_err("creating", &sub))?;
@@ -121,6 +128,7 @@ impl BlobBackend for FileStore {
         }
         // The top folder too, the first time a subfolder appears.
         if !self.subdir_is_durable(&prefix) {
+            self.fsyncs.fetch_add(1, Ordering::Relaxed);
             sync_dir(&self.dir).map_err(io_err("syncing folder", &self.dir))?;
             self.durable_subdirs
                 .lock()
@@ -156,6 +164,10 @@ impl BlobBackend for FileStore {
         fs::read_dir(&self.dir)
             .map(drop)
             .map_err(io_err("cannot read", &self.dir))
+    }
+
+    fn fsyncs(&self) -> Option<u64> {
+        Some(self.fsyncs.load(Ordering::Relaxed))
     }
 
     fn stored_bytes(&self) -> Option<u64> {
@@ -232,6 +244,19 @@ mod tests {
             file_uri(Path::new("/data/my blobs/50%/ab")),
             "file:///data/my%20blobs/50%25/ab"
         );
+    }
+
+    #[test]
+    fn fsyncs_are_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, store) = open(dir.path());
+        assert_eq!(store.fsyncs(), Some(0));
+        // The file, its folder, and the top folder for the new subfolder.
+        store.put(b"one").unwrap();
+        assert_eq!(store.fsyncs(), Some(3));
+        // Stored already: the file and its folder are made durable again, nothing new.
+        store.put(b"one").unwrap();
+        assert_eq!(store.fsyncs(), Some(5));
     }
 
     #[test]

@@ -82,6 +82,11 @@ pub trait BlobBackend: fmt::Debug + Send + Sync {
     /// Bytes stored, when the backend can count them cheaply (the folder store can; a bucket
     /// of any size cannot, so the S3 backend says `None`).
     fn stored_bytes(&self) -> Option<u64>;
+    /// fsyncs of files and folders made since open, for a backend that makes them (the folder
+    /// store; S3 makes its own durability).
+    fn fsyncs(&self) -> Option<u64> {
+        None
+    }
     /// The store as a spec (`file:/abs/dir`, `s3://bucket/prefix`), for logs.
     fn describe(&self) -> String;
 }
@@ -210,6 +215,11 @@ impl BlobStore {
     /// Bytes stored, where the backend can count them cheaply (see [`BlobBackend::stored_bytes`]).
     pub fn stored_bytes(&self) -> Option<u64> {
         self.backend.stored_bytes()
+    }
+
+    /// fsyncs made since open (the folder store), for the bench and `/metrics`.
+    pub fn fsyncs(&self) -> Option<u64> {
+        self.backend.fsyncs()
     }
 }
 

@@ -51,6 +51,7 @@ pub(crate) async fn metrics(State(http): State<Shared>) -> Response {
     let metrics = &http.state.metrics;
     let commits = http.state.registry.commit_stats();
     metrics.set_state(&counts, http.state.workers.count(), blob_bytes, commits);
+    metrics.set_blob_fsyncs(http.state.blobs.fsyncs().unwrap_or(0));
     match metrics.encode() {
         Ok(text) => (
             [(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))],
