@@ -15,7 +15,7 @@
 use rusqlite::Connection;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 thread_local! {
     /// Inside [`GroupCommit::deferring`] on this thread: the first and last batch that hold
@@ -112,10 +112,7 @@ impl GroupCommit {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, E>,
     ) -> Result<T, E> {
-        self.queued.fetch_add(1, Ordering::SeqCst);
-        let locked = self.writer.lock();
-        self.queued.fetch_sub(1, Ordering::SeqCst);
-        let mut w = locked.map_err(|_| CommitError::Poisoned)?;
+        let mut w = self.queue_for_writer()?;
         if !w.open {
             w.conn
                 .execute_batch("BEGIN IMMEDIATE")
@@ -137,16 +134,8 @@ impl GroupCommit {
             }
             return result;
         }
-        if self.queued.load(Ordering::SeqCst) == 0 || w.in_batch >= MAX_BATCH {
-            // Nobody will come after us in this batch: commit it now.
-            commit(&mut w);
-            self.committed.notify_all();
-        } else {
-            // The last writer queued behind us commits; wait for it.
-            while w.ended < mine {
-                w = self.committed.wait(w).map_err(|_| CommitError::Poisoned)?;
-            }
-        }
+        let full = w.in_batch >= MAX_BATCH;
+        let w = self.commit_or_wait(w, mine, full)?;
         match (failure_in(&w, mine, mine), result) {
             (Some(why), Ok(_)) => Err(CommitError::BatchFailed(why).into()),
             (_, result) => result,
@@ -170,24 +159,42 @@ impl GroupCommit {
         let Some((first, last)) = scope.filter(|(first, _)| *first != 0) else {
             return result;
         };
-        self.queued.fetch_add(1, Ordering::SeqCst);
-        let locked = self.writer.lock();
-        self.queued.fetch_sub(1, Ordering::SeqCst);
-        let mut w = locked.map_err(|_| CommitError::Poisoned)?;
+        let mut w = self.queue_for_writer()?;
         if w.ended < last {
-            if self.queued.load(Ordering::SeqCst) == 0 {
-                commit(&mut w);
-                self.committed.notify_all();
-            } else {
-                while w.ended < last {
-                    w = self.committed.wait(w).map_err(|_| CommitError::Poisoned)?;
-                }
-            }
+            w = self.commit_or_wait(w, last, false)?;
         }
         match failure_in(&w, first, last) {
             Some(why) => Err(CommitError::BatchFailed(why).into()),
             None => result,
         }
+    }
+
+    /// The write connection, counted as queued while waiting for it (so whoever holds it now
+    /// leaves the commit to us).
+    fn queue_for_writer(&self) -> Result<MutexGuard<'_, Writer>, CommitError> {
+        self.queued.fetch_add(1, Ordering::SeqCst);
+        let locked = self.writer.lock();
+        self.queued.fetch_sub(1, Ordering::SeqCst);
+        locked.map_err(|_| CommitError::Poisoned)
+    }
+
+    /// Commits the open transaction when nobody is queued to write after us in it (or `full`),
+    /// else waits until batch `until` has ended: the last writer queued behind us commits it.
+    fn commit_or_wait<'a>(
+        &self,
+        mut w: MutexGuard<'a, Writer>,
+        until: u64,
+        full: bool,
+    ) -> Result<MutexGuard<'a, Writer>, CommitError> {
+        if self.queued.load(Ordering::SeqCst) == 0 || full {
+            commit(&mut w);
+            self.committed.notify_all();
+        } else {
+            while w.ended < until {
+                w = self.committed.wait(w).map_err(|_| CommitError::Poisoned)?;
+            }
+        }
+        Ok(w)
     }
 
     /// Writes and commits since open.
