@@ -7,13 +7,12 @@
 use crate::inputs::Input;
 use crate::measure::{ms, try_median};
 use crate::report::Report;
-use anyhow::{bail, ensure, Result};
+use crate::wasm_profile::run_start;
+use anyhow::Result;
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, Linker, Module, PoolingAllocationConfig, Store,
+    Config, Engine, InstanceAllocationStrategy, Linker, Module, PoolingAllocationConfig,
 };
 use wasmtime_wasi::p1::WasiP1Ctx;
-use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
-use wasmtime_wasi::WasiCtxBuilder;
 
 const ARGS: [&str; 6] = ["--width", "256", "--height", "256", "--quality", "80"];
 
@@ -52,6 +51,7 @@ pub fn report(out: &mut Report, inputs: &[Input], runs: usize) -> Result<()> {
     out.section("1d. What the engine's settings cost (same plugin, same run)");
     let wasm = cdn_plugin_bundle::THUMBNAIL;
     let mut rows = Vec::new();
+    let argv: Vec<&str> = std::iter::once("thumbnail").chain(ARGS).collect();
     for variant in &VARIANTS {
         let mut row = vec![variant.name.to_string()];
         let engine = engine(variant)?;
@@ -60,28 +60,9 @@ pub fn report(out: &mut Report, inputs: &[Input], runs: usize) -> Result<()> {
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |t| t)?;
         let pre = linker.instantiate_pre(&module)?;
         for input in inputs {
+            let deadline = variant.epochs.then_some(1 << 40);
             let t = try_median(runs, || {
-                let stdout = MemoryOutputPipe::new(64 << 20);
-                let wasi = WasiCtxBuilder::new()
-                    .args(&["thumbnail"])
-                    .args(&ARGS)
-                    .stdin(MemoryInputPipe::new(input.bytes.clone()))
-                    .stdout(stdout.clone())
-                    .build_p1();
-                let mut store = Store::new(&engine, wasi);
-                if variant.epochs {
-                    store.set_epoch_deadline(1 << 40);
-                }
-                let instance = pre.instantiate(&mut store)?;
-                let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
-                if let Err(e) = start.call(&mut store, ()) {
-                    match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
-                        Some(exit) if exit.0 == 0 => {}
-                        _ => bail!("the plugin failed: {e:#}"),
-                    }
-                }
-                ensure!(!stdout.contents().is_empty(), "no thumbnail");
-                Ok(())
+                run_start(&engine, &pre, &argv, &input.bytes, deadline)
             })?;
             row.push(ms(t));
         }

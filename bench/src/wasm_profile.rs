@@ -11,7 +11,7 @@ use crate::tools;
 use anyhow::{bail, ensure, Context, Result};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use wasmtime::{Config, Engine, Linker, Module, ProfilingStrategy, Store};
+use wasmtime::{Config, Engine, InstancePre, Linker, Module, ProfilingStrategy, Store};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wasmtime_wasi::WasiCtxBuilder;
@@ -98,28 +98,7 @@ fn profile(
     let mut linker: Linker<WasiP1Ctx> = Linker::new(&engine);
     wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |t| t)?;
     let pre = linker.instantiate_pre(&module)?;
-    let run_on = |input: &[u8]| -> Result<()> {
-        let stdout = MemoryOutputPipe::new(64 << 20);
-        let wasi = WasiCtxBuilder::new()
-            .args(&ARGS)
-            .stdin(MemoryInputPipe::new(input.to_vec()))
-            .stdout(stdout.clone())
-            .build_p1();
-        let mut store = Store::new(&engine, wasi);
-        let instance = pre.instantiate(&mut store)?;
-        let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
-        if let Err(e) = start.call(&mut store, ()) {
-            match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
-                Some(exit) if exit.0 == 0 => {}
-                _ => bail!("the plugin failed: {e:#}"),
-            }
-        }
-        ensure!(
-            !stdout.contents().is_empty(),
-            "the plugin wrote no thumbnail"
-        );
-        Ok(())
-    };
+    let run_on = |input: &[u8]| run_start(&engine, &pre, &ARGS, input, None);
     let run = || run_on(input);
     run()?; // compiles and warms up
     let mut times = Vec::new();
@@ -186,6 +165,41 @@ fn profile(
 }
 
 /// A symbol without its hash suffix and with long generic paths cut.
+/// Runs the plugin once in a fresh store (`_start` with `argv`, argv[0] included; exit 0 is
+/// success) on `input`, with an epoch deadline when the engine counts epochs. An error when the
+/// plugin failed or wrote no thumbnail.
+pub(crate) fn run_start(
+    engine: &Engine,
+    pre: &InstancePre<WasiP1Ctx>,
+    argv: &[&str],
+    input: &[u8],
+    epoch_deadline: Option<u64>,
+) -> Result<()> {
+    let stdout = MemoryOutputPipe::new(64 << 20);
+    let wasi = WasiCtxBuilder::new()
+        .args(argv)
+        .stdin(MemoryInputPipe::new(input.to_vec()))
+        .stdout(stdout.clone())
+        .build_p1();
+    let mut store = Store::new(engine, wasi);
+    if let Some(deadline) = epoch_deadline {
+        store.set_epoch_deadline(deadline);
+    }
+    let instance = pre.instantiate(&mut store)?;
+    let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+    if let Err(e) = start.call(&mut store, ()) {
+        match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+            Some(exit) if exit.0 == 0 => {}
+            _ => bail!("the plugin failed: {e:#}"),
+        }
+    }
+    ensure!(
+        !stdout.contents().is_empty(),
+        "the plugin wrote no thumbnail"
+    );
+    Ok(())
+}
+
 fn short(symbol: &str) -> String {
     let s = symbol.split("::h").next().unwrap_or(symbol);
     if s.len() > 110 {
