@@ -1,6 +1,7 @@
 //! One request in: parse the op, check the peer's role may call it, dispatch, and turn the
 //! outcome into a response frame. A `batch` is split into its requests, which are answered as
-//! if each came alone, all at once (their registry writes then share commits).
+//! if each came alone: at once (their registry writes then share commits), except that
+//! requests on the same image run in the batch's order.
 
 use crate::errors::OpError;
 use crate::state::State;
@@ -87,9 +88,9 @@ async fn answer(state: &Arc<State>, peer: &Peer, op: Request, body: Vec<u8>) -> 
     }
 }
 
-/// The requests of a batch, answered concurrently, their answers in the requests' order. A
-/// batch that is malformed as a whole (too many requests, a long poll or a batch inside, body
-/// lengths that do not add up) is refused whole, with nothing done.
+/// The requests of a batch, answered concurrently wave by wave ([`waves`]), their answers in
+/// the requests' order. A batch that is malformed as a whole (too many requests, a long poll or
+/// a batch inside, body lengths that do not add up) is refused whole, with nothing done.
 async fn batch(
     state: &Arc<State>,
     peer: &Peer,
@@ -123,13 +124,28 @@ async fn batch(
             ),
         );
     };
-    let answers = futures_util::future::join_all(
-        requests
-            .into_iter()
-            .zip(bodies)
-            .map(|(entry, body)| answer(state, peer, entry.request, body.to_vec())),
-    )
-    .await;
+    let mut entries: Vec<Option<(Request, Vec<u8>)>> = requests
+        .into_iter()
+        .zip(bodies)
+        .map(|(entry, body)| Some((entry.request, body.to_vec())))
+        .collect();
+    let mut answers: Vec<Frame> = Vec::with_capacity(entries.len());
+    let waves = {
+        let keys: Vec<Option<&str>> = entries
+            .iter()
+            .flatten()
+            .map(|(r, _)| r.image_id())
+            .collect();
+        waves(&keys)
+    };
+    for wave in waves {
+        let frames = futures_util::future::join_all(wave.map(|i| {
+            let (request, body) = entries[i].take().expect("each entry is in one wave");
+            answer(state, peer, request, body)
+        }))
+        .await;
+        answers.extend(frames);
+    }
     let mut response = BatchResponse {
         answers: Vec::with_capacity(answers.len()),
     };
@@ -145,6 +161,37 @@ async fn batch(
         Ok(header) => Frame { header, body: out },
         Err(e) => Frame::error(kind::INTERNAL, format!("encoding a batch's answers: {e}")),
     }
+}
+
+/// Cuts a batch (given each request's [`Request::image_id`]) into waves of consecutive
+/// requests that may run at once: a wave ends before a request on an image already in it, and a
+/// request on no single image is a wave of its own. Waves run one after another, so requests
+/// on one image keep the batch's order.
+fn waves(keys: &[Option<&str>]) -> Vec<std::ops::Range<usize>> {
+    let mut waves = Vec::new();
+    let mut start = 0;
+    let mut seen = std::collections::HashSet::new();
+    for (i, key) in keys.iter().enumerate() {
+        let fits = key.is_some_and(|k| !seen.contains(k));
+        if !fits && i > start {
+            waves.push(start..i);
+            start = i;
+            seen.clear();
+        }
+        match key {
+            Some(k) => {
+                seen.insert(*k);
+            }
+            None => {
+                waves.push(i..i + 1);
+                start = i + 1;
+            }
+        }
+    }
+    if start < keys.len() {
+        waves.push(start..keys.len());
+    }
+    waves
 }
 
 async fn dispatch(
@@ -205,5 +252,24 @@ async fn dispatch(
             )
             .await
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::waves;
+
+    #[test]
+    fn waves_keep_one_image_in_order_and_run_the_rest_at_once() {
+        assert!(waves(&[]).is_empty());
+        assert_eq!(waves(&[Some("a"), Some("b"), Some("c")]), vec![0..3]);
+        assert_eq!(
+            waves(&[Some("a"), Some("b"), Some("a"), Some("c")]),
+            vec![0..2, 2..4]
+        );
+        assert_eq!(
+            waves(&[Some("a"), None, Some("a"), None, None, Some("b")]),
+            vec![0..1, 1..2, 2..3, 3..4, 4..5, 5..6]
+        );
     }
 }

@@ -108,6 +108,8 @@ pub enum Request {
     // ---- either ----
     /// Several requests in one frame (at most [`crate::MAX_BATCH_REQUESTS`]), each answered as
     /// if sent alone and allowed or refused by the same role rules; their writes share commits.
+    /// Requests on different images run at once; those on the same image (or not on one image,
+    /// see [`Request::image_id`]) run in the batch's order.
     /// Body: each entry's body, in order (`body_len` bytes each). Not allowed inside: `lease`
     /// (a long poll) and `batch`. Response: [`BatchResponse`].
     Batch { requests: Vec<BatchEntry> },
@@ -155,6 +157,21 @@ impl Request {
             Request::Fail { .. } => "fail",
             Request::PluginFetch { .. } => "plugin_fetch",
             Request::Batch { .. } => "batch",
+        }
+    }
+
+    /// The one image this request reads or writes, if it names exactly one. Requests of a
+    /// batch that name the same image run in the batch's order; `None` (lists, retries,
+    /// plugins, stats) runs after everything before it and before everything after it.
+    pub fn image_id(&self) -> Option<&str> {
+        match self {
+            Request::Register { id, .. } | Request::Query { id } | Request::Fetch { id } => {
+                Some(id)
+            }
+            Request::Extend { image_id, .. }
+            | Request::Complete { image_id, .. }
+            | Request::Fail { image_id, .. } => Some(image_id),
+            _ => None,
         }
     }
 }
