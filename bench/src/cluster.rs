@@ -328,6 +328,11 @@ impl<'a> Cluster<'a> {
         }
     }
 
+    /// The first master's process id (for `perf record`).
+    pub fn master_pid(&self) -> Result<u32> {
+        Ok(self.masters.first().context("no master")?.proc.pid())
+    }
+
     /// Peak RSS of the largest master and of the first worker, in bytes.
     pub fn peak_rss(&self) -> Result<(u64, u64)> {
         let worker = self.workers.first().context("no worker")?;

@@ -6,10 +6,10 @@
 use crate::cluster::{now_ms, Cluster, Deployment, Setup};
 use crate::durability::StoreCosts;
 use crate::measure::{median_of, percentile};
-use crate::proc_stats;
 use crate::report::{times, verdict, Report};
+use crate::{perf, proc_stats, tools};
 use anyhow::{bail, Context, Result};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Tasks each worker runs at once.
@@ -48,20 +48,13 @@ pub fn measure(
     runs: usize,
     deployment: &Deployment,
 ) -> Result<ControlFigures> {
-    let plugin = scratch.join("tiny.wasm");
-    std::fs::write(&plugin, crate::tiny_plugin::wasm()?)
-        .with_context(|| format!("writing {}", plugin.display()))?;
-    let folder = scratch.join("tiny-images");
-    make_sources(&folder, tasks)?;
-    let warm_up = scratch.join("tiny-warm-up.png");
-    std::fs::write(&warm_up, source_bytes(usize::MAX))
-        .with_context(|| format!("writing {}", warm_up.display()))?;
+    let inputs = Inputs::write(scratch, tasks)?;
 
     let mut figures = Vec::new();
     for run in 0..runs.max(1) {
         let dir = scratch.join(format!("control-plane-{}-run-{run}", deployment.slug()));
         figures.push(
-            run_once(setup, &dir, &plugin, &folder, &warm_up, tasks, deployment)
+            run_once(setup, &dir, &inputs, tasks, deployment, None)
                 .with_context(|| format!("control-plane run {}", run + 1))?,
         );
     }
@@ -83,6 +76,61 @@ pub fn measure(
     })
 }
 
+/// Functions listed in the master's profile.
+const PROFILE_TOP: usize = 15;
+
+/// One more run (not counted in the figures) with `perf record` on the master from the first
+/// registration to the last completion; the functions with the most samples (self time).
+pub fn profile_master(
+    setup: &Setup,
+    scratch: &Path,
+    tasks: usize,
+    deployment: &Deployment,
+) -> Result<MasterProfile> {
+    if !tools::on_path("perf") {
+        bail!("`perf` is not installed (Debian: `apt-get install linux-perf`)");
+    }
+    let inputs = Inputs::write(scratch, tasks)?;
+    let dir = scratch.join(format!("control-plane-{}-profiled", deployment.slug()));
+    let data = scratch.join("master-profile.data");
+    run_once(setup, &dir, &inputs, tasks, deployment, Some(&data))?;
+    Ok(MasterProfile {
+        by_dso: perf::top(&data, "dso", 5)?,
+        top: perf::top(&data, "dso,symbol", PROFILE_TOP)?,
+    })
+}
+
+/// The master's samples by library and by function.
+pub struct MasterProfile {
+    pub by_dso: Vec<perf::Row>,
+    pub top: Vec<perf::Row>,
+}
+
+/// The tiny plugin, `tasks` source files and a warm-up image, written once to the scratch folder.
+struct Inputs {
+    plugin: PathBuf,
+    folder: PathBuf,
+    warm_up: PathBuf,
+}
+
+impl Inputs {
+    fn write(scratch: &Path, tasks: usize) -> Result<Inputs> {
+        let plugin = scratch.join("tiny.wasm");
+        std::fs::write(&plugin, crate::tiny_plugin::wasm()?)
+            .with_context(|| format!("writing {}", plugin.display()))?;
+        let folder = scratch.join("tiny-images");
+        make_sources(&folder, tasks)?;
+        let warm_up = scratch.join("tiny-warm-up.png");
+        std::fs::write(&warm_up, source_bytes(usize::MAX))
+            .with_context(|| format!("writing {}", warm_up.display()))?;
+        Ok(Inputs {
+            plugin,
+            folder,
+            warm_up,
+        })
+    }
+}
+
 /// `tasks` files of [`SOURCE_BYTES`] bytes each, all different: `t00000.png`, ...
 fn make_sources(folder: &Path, tasks: usize) -> Result<()> {
     std::fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
@@ -101,15 +149,21 @@ fn source_bytes(i: usize) -> Vec<u8> {
     bytes
 }
 
+/// One run on a fresh cluster; with `profile`, `perf record` on the master into that file
+/// while the tasks run.
 fn run_once(
     setup: &Setup,
     dir: &Path,
-    plugin: &Path,
-    folder: &Path,
-    warm_up: &Path,
+    inputs: &Inputs,
     tasks: usize,
     deployment: &Deployment,
+    profile: Option<&Path>,
 ) -> Result<ControlFigures> {
+    let Inputs {
+        plugin,
+        folder,
+        warm_up,
+    } = inputs;
     let mut cluster = Cluster::start(setup, dir, CONCURRENCY, deployment)?;
     cluster.cdn(&[
         "plugin".as_ref(),
@@ -127,6 +181,10 @@ fn run_once(
     ])?;
     cluster.cdn(&["wait", "warm-up.png", "--timeout", "300s"])?;
 
+    let recording = match profile {
+        Some(data) => Some(perf::Recording::start(cluster.master_pid()?, 999, data)?),
+        None => None,
+    };
     let (master_cpu0, workers_cpu0) = cluster.cpu()?;
     let before = cluster.durability_counts()?;
     let machine0 = proc_stats::machine()?;
@@ -141,6 +199,9 @@ fn run_once(
     ])?;
     let registered = start.elapsed();
     cluster.wait_done(tasks as u64 + 1, Duration::from_millis(250))?;
+    if let Some(recording) = recording {
+        recording.stop()?;
+    }
     let (master_cpu1, workers_cpu1) = cluster.cpu()?;
     let machine1 = proc_stats::machine()?;
     let (master_cpu, workers_cpu) = (
@@ -194,6 +255,7 @@ pub fn report(
     out: &mut Report,
     f: &ControlFigures,
     store: &Result<StoreCosts>,
+    profile: &Result<MasterProfile>,
     tasks: usize,
     runs: usize,
 ) {
@@ -303,11 +365,46 @@ pub fn report(
         "Where the time goes:\n\n- {}.",
         time.join(";\n- ")
     ));
+    profile_report(out, profile);
     out.para(&format!(
         "**Verdict** (>= {TARGET:.0} tasks/s): {:.0} tasks/s, {}.",
         f.tasks_per_second,
         verdict(of)
     ));
+}
+
+/// The master's profile: where its samples fell by library (the kernel, libc's allocator,
+/// the binary itself), then the top functions.
+fn profile_report(out: &mut Report, profile: &Result<MasterProfile>) {
+    let profile = match profile {
+        Ok(p) => p,
+        Err(e) => {
+            out.para(&format!("Profile of the master: not measured: {e:#}."));
+            return;
+        }
+    };
+    let by_dso: Vec<String> = profile
+        .by_dso
+        .iter()
+        .map(|r| format!("{:.0}% `{}`", r.share, r.what.join(" ")))
+        .collect();
+    out.para(&format!(
+        "Profile of the master (`perf record -F 999` on its process during one more run, not \
+         counted above; self time). By library: {}. The top functions:",
+        by_dso.join(", ")
+    ));
+    out.table(
+        &["share of samples", "where", "function"],
+        &profile
+            .top
+            .iter()
+            .map(|r| {
+                let mut row = vec![format!("{:.1}%", r.share)];
+                row.extend(r.what.iter().map(|w| format!("`{w}`")));
+                row
+            })
+            .collect::<Vec<_>>(),
+    );
 }
 
 fn cpus() -> f64 {

@@ -20,6 +20,7 @@ mod measure;
 mod memory;
 mod net;
 mod per_image;
+mod perf;
 mod proc_stats;
 mod procs;
 mod report;
@@ -218,7 +219,21 @@ fn run(cli: &Cli, out: &mut Report) -> Result<()> {
             ) {
                 Ok(figures) => {
                     let store = durability::measure(scratch);
-                    control_plane::report(out, &figures, &store, cli.tasks, cli.cluster_runs);
+                    eprintln!("(profiling the master under the control-plane load)");
+                    let profile = control_plane::profile_master(
+                        setup,
+                        scratch,
+                        cli.tasks,
+                        &cluster::Deployment::embedded(),
+                    );
+                    control_plane::report(
+                        out,
+                        &figures,
+                        &store,
+                        &profile,
+                        cli.tasks,
+                        cli.cluster_runs,
+                    );
                     control = Some(figures);
                 }
                 Err(e) => attempt(out, "The control-plane runs", Err(e)),

@@ -6,11 +6,11 @@
 //! and after. Needs `perf` (Debian: `linux-perf`); says so when it is missing.
 
 use crate::inputs::Input;
+use crate::perf;
 use crate::report::Report;
 use crate::tools;
 use anyhow::{bail, ensure, Context, Result};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use wasmtime::{Config, Engine, InstancePre, Linker, Module, ProfilingStrategy, Store};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
@@ -113,58 +113,23 @@ fn profile(
         t.sort();
         times.push(crate::measure::ms(t[3]));
     }
-    let data = scratch.join("wasm-profile.data");
-    let mut perf = Command::new("perf")
-        .args(["record", "-F", "1999", "-o"])
-        .arg(&data)
-        .args(["-p", &std::process::id().to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting perf record")?;
-    std::thread::sleep(std::time::Duration::from_millis(500)); // perf attaches
+    let recording =
+        perf::Recording::start(std::process::id(), 1999, &scratch.join("wasm-profile.data"))?;
     let result = (0..20).try_for_each(|_| run());
-    let _ = Command::new("kill")
-        .args(["-INT", &perf.id().to_string()])
-        .status();
-    perf.wait().context("waiting for perf record")?;
+    let data = recording.stop()?;
     result?;
-    let report = Command::new("perf")
-        .args([
-            "report",
-            "--stdio",
-            "--no-children",
-            "--sort",
-            "symbol",
-            "-i",
-        ])
-        .arg(&data)
-        .stderr(Stdio::null())
-        .output()
-        .context("running perf report")?;
-    if !report.status.success() {
-        bail!("perf report failed: {}", report.status);
-    }
-    let text = String::from_utf8_lossy(&report.stdout);
-    let rows: Vec<Vec<String>> = text
-        .lines()
-        .filter_map(|line| {
-            let line = line.trim();
-            let (share, rest) = line.split_once('%')?;
-            let share: f64 = share.trim().parse().ok()?;
-            // "  [.] symbol" or "[k] symbol"
-            let symbol = rest.trim().split_once(' ')?.1.trim();
-            let symbol = symbol.split("  ").next().unwrap_or(symbol);
-            Some(vec![format!("{share:.1}%"), format!("`{}`", short(symbol))])
+    let rows = perf::top(&data, "symbol", TOP)?
+        .into_iter()
+        .map(|r| {
+            vec![
+                format!("{:.1}%", r.share),
+                format!("`{}`", r.what.join(" ")),
+            ]
         })
-        .take(TOP)
         .collect();
-    ensure!(!rows.is_empty(), "perf recorded no samples");
     Ok((rows, times))
 }
 
-/// A symbol without its hash suffix and with long generic paths cut.
 /// Runs the plugin once in a fresh store (`_start` with `argv`, argv[0] included; exit 0 is
 /// success) on `input`, with an epoch deadline when the engine counts epochs. An error when the
 /// plugin failed or wrote no thumbnail.
@@ -198,13 +163,4 @@ pub(crate) fn run_start(
         "the plugin wrote no thumbnail"
     );
     Ok(())
-}
-
-fn short(symbol: &str) -> String {
-    let s = symbol.split("::h").next().unwrap_or(symbol);
-    if s.len() > 110 {
-        format!("{}...", &s[..110])
-    } else {
-        s.to_string()
-    }
 }
