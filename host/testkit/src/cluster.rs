@@ -108,7 +108,7 @@ impl Cluster {
     /// [`Cluster::worker`] given `masters` (one address or several, comma-separated).
     pub fn worker_at(&self, masters: &str, name: &str, concurrency: u32, extra: &[&str]) -> Proc {
         let certs = self.certs();
-        let cache = self.path(&format!("cache-{name}"));
+        let cache = self.worker_cache(name);
         let concurrency = concurrency.to_string();
         let mut args = vec!["worker", "--master", masters];
         if !extra.contains(&"--certs") {
@@ -124,6 +124,21 @@ impl Cluster {
         ]);
         args.extend_from_slice(extra);
         self.spawn(&format!("worker-{name}"), &args)
+    }
+
+    /// Worker `name`'s cache folder (`cache-NAME`, for `--cache`): fetched plugins are its own,
+    /// but its compiled code (`modules`) is a link to one folder shared by every test's workers,
+    /// `target/tmp/worker-plugin-cache`, so that the tests do not each compile the plugin (some
+    /// seconds of CPU per worker). The worker checks that folder as its own (private, ours).
+    pub fn worker_cache(&self, name: &str) -> PathBuf {
+        let cache = self.path(&format!("cache-{name}"));
+        let modules = cache.join("modules");
+        if !modules.exists() {
+            let shared = shared_worker_modules();
+            private_dir(&cache);
+            std::os::unix::fs::symlink(&shared, &modules).expect("link the shared module cache");
+        }
+        cache
     }
 
     /// Runs `cdn` against this cluster's master with the default client identity.
@@ -201,4 +216,27 @@ impl Cluster {
         std::fs::write(&path, bytes).expect("write file");
         path
     }
+}
+
+/// `target/tmp/worker-plugin-cache` (made private), where every test worker keeps its compiled
+/// plugins.
+fn shared_worker_modules() -> PathBuf {
+    let binary = bin("cdn-host");
+    let target = binary
+        .parent()
+        .and_then(Path::parent)
+        .expect("binaries live in target/<profile>");
+    let shared = target.join("tmp").join("worker-plugin-cache");
+    private_dir(&shared);
+    shared
+}
+
+/// Creates `dir` and its missing parents, mode 0700, as the worker would.
+fn private_dir(dir: &Path) {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
 }

@@ -68,7 +68,7 @@ fn dead() -> String {
 /// Starts worker `name` of cluster `c` given `masters` (comma separated, in this order).
 fn worker(c: &Cluster, name: &str, masters: &[&str]) -> Proc {
     let certs = c.certs();
-    let cache = c.path(&format!("cache-{name}"));
+    let cache = c.worker_cache(name);
     let masters = masters.join(",");
     c.spawn(
         &format!("worker-{name}"),
