@@ -1,20 +1,21 @@
 //! The compile cache: the same bytes compile once (in memory, and across restarts via disk);
 //! different bytes get a different hash.
 
+use crate::tiny;
 use cdn_runtime::{ContentHash, Limits, Runtime};
 use std::sync::Arc;
 
 #[test]
 fn same_bytes_compile_once_and_different_bytes_differ() {
     let rt = Runtime::with_cache_dir(Limits::default(), None).expect("runtime");
-    let a = rt.load(cdn_plugin_bundle::THUMBNAIL).expect("load");
-    let b = rt.load(cdn_plugin_bundle::THUMBNAIL).expect("load again");
+    let a = rt.load(&tiny::A).expect("load");
+    let b = rt.load(&tiny::A).expect("load again");
     assert!(Arc::ptr_eq(&a, &b), "the second load is the cached plugin");
     assert_eq!(rt.stats().compiled, 1);
     assert_eq!(rt.stats().memory_hits, 1);
-    assert_eq!(a.hash(), ContentHash::of(cdn_plugin_bundle::THUMBNAIL));
+    assert_eq!(a.hash(), ContentHash::of(&tiny::A[..]));
 
-    let other = rt.load(cdn_plugin_bundle::STAMP).expect("load stamp");
+    let other = rt.load(&tiny::B).expect("load B");
     assert_ne!(other.hash(), a.hash());
     assert_eq!(rt.stats().compiled, 2);
 }
@@ -24,7 +25,7 @@ fn concurrent_loads_of_the_same_bytes_compile_once() {
     let rt = Runtime::with_cache_dir(Limits::default(), None).expect("runtime");
     std::thread::scope(|s| {
         for _ in 0..4 {
-            s.spawn(|| rt.load(cdn_plugin_bundle::STAMP).expect("load"));
+            s.spawn(|| rt.load(&tiny::B).expect("load"));
         }
     });
     assert_eq!(rt.stats().compiled, 1);
@@ -36,15 +37,13 @@ fn a_restart_loads_compiled_code_from_disk() {
     let dir = tempfile::tempdir().expect("tempdir");
     let first = Runtime::with_cache_dir(Limits::default(), Some(dir.path().to_path_buf()))
         .expect("runtime");
-    first.load(cdn_plugin_bundle::STAMP).expect("load");
+    first.load(&tiny::B).expect("load");
     assert_eq!(first.stats().compiled, 1);
     drop(first);
 
     let second = Runtime::with_cache_dir(Limits::default(), Some(dir.path().to_path_buf()))
         .expect("runtime");
-    let plugin = second
-        .load(cdn_plugin_bundle::STAMP)
-        .expect("load from disk");
+    let plugin = second.load(&tiny::B).expect("load from disk");
     assert_eq!(
         second.stats().compiled,
         0,
@@ -69,8 +68,6 @@ fn a_restart_loads_compiled_code_from_disk() {
     }
     let third = Runtime::with_cache_dir(Limits::default(), Some(dir.path().to_path_buf()))
         .expect("runtime");
-    third
-        .load(cdn_plugin_bundle::STAMP)
-        .expect("load despite damaged cache");
+    third.load(&tiny::B).expect("load despite damaged cache");
     assert_eq!(third.stats().compiled, 1);
 }

@@ -3,6 +3,7 @@
 //! is made, and a cached file without our integrity tag (planted, altered, truncated) is deleted
 //! and compiled again.
 
+use crate::tiny;
 use cdn_runtime::{ContentHash, Limits, RunError, Runtime};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -43,40 +44,38 @@ fn sample_png() -> Vec<u8> {
     .expect("encode a sample PNG")
 }
 
-/// What the stamp plugin makes of the sample, compiled fresh (no disk cache involved).
-fn stamp_reference() -> Vec<u8> {
+/// What plugin A makes of the sample, compiled fresh (no disk cache involved).
+fn a_reference() -> Vec<u8> {
     let rt = Runtime::with_cache_dir(Limits::default(), None).expect("runtime");
-    let plugin = rt.load(cdn_plugin_bundle::STAMP).expect("load stamp");
-    plugin.run::<&str>(&[], &sample_png()).expect("stamp runs")
+    let plugin = rt.load(&tiny::A).expect("load A");
+    plugin.run::<&str>(&[], &sample_png()).expect("A runs")
 }
 
-/// Damages the stamp plugin's cache file with `damage`, then checks that the next runtime
-/// refuses it (compiles instead of loading it), runs the real stamp plugin, and rewrites a good
-/// file that the runtime after it loads.
+/// Damages plugin A's cache file with `damage`, then checks that the next runtime refuses it
+/// (compiles instead of loading it), runs the real plugin A, and rewrites a good file that the
+/// runtime after it loads.
 fn assert_damage_is_refused_and_rebuilt(what: &str, damage: impl FnOnce(&Path, &Path)) {
     let dir = tempfile::tempdir().expect("tempdir");
     let first = runtime_in(dir.path()).expect("runtime");
-    first.load(cdn_plugin_bundle::STAMP).expect("load stamp");
-    first
-        .load(cdn_plugin_bundle::THUMBNAIL)
-        .expect("load thumbnail");
+    first.load(&tiny::A).expect("load A");
+    first.load(&tiny::B).expect("load B");
     drop(first);
-    let stamp_file = cache_file(dir.path(), cdn_plugin_bundle::STAMP);
-    damage(dir.path(), &stamp_file);
+    let a_file = cache_file(dir.path(), &tiny::A);
+    damage(dir.path(), &a_file);
 
     let second = runtime_in(dir.path()).expect("runtime");
-    let plugin = second.load(cdn_plugin_bundle::STAMP).expect("load stamp");
+    let plugin = second.load(&tiny::A).expect("load A");
     assert_eq!(
         (second.stats().loaded_from_disk, second.stats().compiled),
         (0, 1),
         "{what}: the damaged file must not be loaded"
     );
-    let out = plugin.run::<&str>(&[], &sample_png()).expect("stamp runs");
-    assert_eq!(out, stamp_reference(), "{what}: the real stamp plugin ran");
+    let out = plugin.run::<&str>(&[], &sample_png()).expect("A runs");
+    assert_eq!(out, a_reference(), "{what}: the real plugin A ran");
     drop((plugin, second));
 
     let third = runtime_in(dir.path()).expect("runtime");
-    third.load(cdn_plugin_bundle::STAMP).expect("load stamp");
+    third.load(&tiny::A).expect("load A");
     assert_eq!(
         (third.stats().loaded_from_disk, third.stats().compiled),
         (1, 0),
@@ -85,33 +84,33 @@ fn assert_damage_is_refused_and_rebuilt(what: &str, damage: impl FnOnce(&Path, &
 }
 
 /// Someone who can write the folder puts valid compiled code of their choice under a plugin's
-/// name (here: the thumbnail plugin's, which wasmtime would load without complaint).
+/// name (here: plugin B's, which wasmtime would load without complaint).
 #[test]
 fn a_planted_cache_file_is_refused_and_rebuilt() {
-    assert_damage_is_refused_and_rebuilt("planted", |dir, stamp_file| {
-        let other = cache_file(dir, cdn_plugin_bundle::THUMBNAIL);
-        std::fs::copy(other, stamp_file).expect("plant the other plugin's file");
+    assert_damage_is_refused_and_rebuilt("planted", |dir, a_file| {
+        let other = cache_file(dir, &tiny::B);
+        std::fs::copy(other, a_file).expect("plant the other plugin's file");
     });
 }
 
 #[test]
 fn an_altered_cache_file_is_refused_and_rebuilt() {
-    assert_damage_is_refused_and_rebuilt("altered", |_, stamp_file| {
-        let mut bytes = std::fs::read(stamp_file).expect("read");
+    assert_damage_is_refused_and_rebuilt("altered", |_, a_file| {
+        let mut bytes = std::fs::read(a_file).expect("read");
         // A byte well inside the compiled code, not in the headers.
         let at = bytes.len() / 2;
         bytes[at] ^= 0x01;
-        std::fs::write(stamp_file, bytes).expect("alter");
+        std::fs::write(a_file, bytes).expect("alter");
     });
 }
 
 #[test]
 fn a_truncated_cache_file_is_refused_and_rebuilt() {
-    assert_damage_is_refused_and_rebuilt("truncated", |_, stamp_file| {
-        let len = std::fs::metadata(stamp_file).expect("stat").len();
+    assert_damage_is_refused_and_rebuilt("truncated", |_, a_file| {
+        let len = std::fs::metadata(a_file).expect("stat").len();
         let file = std::fs::OpenOptions::new()
             .write(true)
-            .open(stamp_file)
+            .open(a_file)
             .expect("open");
         file.set_len(len - 100).expect("truncate");
     });
@@ -124,13 +123,13 @@ fn the_folder_key_and_files_are_private() {
     let dir = root.path().join("cache").join("modules");
     runtime_in(&dir)
         .expect("runtime")
-        .load(cdn_plugin_bundle::STAMP)
+        .load(&tiny::A)
         .expect("load");
     assert_eq!(mode(&dir), 0o700);
     let key = dir.join(KEY_FILE);
     assert_eq!(mode(&key), 0o600, "the key file");
     assert_eq!(std::fs::metadata(&key).expect("stat").len(), 32);
-    assert_eq!(mode(&cache_file(&dir, cdn_plugin_bundle::STAMP)), 0o600);
+    assert_eq!(mode(&cache_file(&dir, &tiny::A)), 0o600);
 
     // A key others could have read is refused, with the way out.
     chmod(&key, 0o644);
@@ -141,7 +140,7 @@ fn the_folder_key_and_files_are_private() {
     // Removing it, as the message says, makes a new key; the old files are then refused.
     std::fs::remove_file(&key).expect("rm key");
     let rt = runtime_in(&dir).expect("runtime with a new key");
-    rt.load(cdn_plugin_bundle::STAMP).expect("load");
+    rt.load(&tiny::A).expect("load");
     assert_eq!(
         rt.stats().compiled,
         1,
@@ -220,7 +219,7 @@ fn concurrent_first_uses_share_one_key() {
             s.spawn(|| {
                 runtime_in(&dir)
                     .expect("runtime")
-                    .load(cdn_plugin_bundle::STAMP)
+                    .load(&tiny::A)
                     .expect("load");
             });
         }
@@ -231,6 +230,6 @@ fn concurrent_first_uses_share_one_key() {
         .collect();
     assert_eq!(names.len(), 2, "the key and one compiled file: {names:?}");
     let after = runtime_in(&dir).expect("runtime");
-    after.load(cdn_plugin_bundle::STAMP).expect("load");
+    after.load(&tiny::A).expect("load");
     assert_eq!(after.stats().loaded_from_disk, 1);
 }

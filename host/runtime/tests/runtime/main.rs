@@ -5,3 +5,4 @@ mod cache;
 mod cache_safety;
 mod golden_wasm;
 mod hostile;
+mod tiny;
