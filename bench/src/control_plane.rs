@@ -116,7 +116,7 @@ struct Inputs {
 impl Inputs {
     fn write(scratch: &Path, tasks: usize) -> Result<Inputs> {
         let plugin = scratch.join("tiny.wasm");
-        std::fs::write(&plugin, crate::tiny_plugin::wasm()?)
+        std::fs::write(&plugin, crate::tiny_plugin::wasm())
             .with_context(|| format!("writing {}", plugin.display()))?;
         let folder = scratch.join("tiny-images");
         make_sources(&folder, tasks)?;

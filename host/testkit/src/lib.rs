@@ -13,12 +13,14 @@
 //! - [`postgres`]: a real PostgreSQL (`$DATABASE_URL`, or a throwaway cluster of its own) and a
 //!   fresh database per test.
 //! - [`images`]: sample photos and thumbnail checks; [`slow_plugin`]: a plugin that runs as long
-//!   as its input says; [`hostile_plugins`]: plugins that block in WASI or crash loudly.
+//!   as its input says; [`hostile_plugins`]: plugins that block in WASI or crash loudly;
+//!   [`fixed_plugins`]: plugins that only write fixed bytes.
 //!
 //! The binaries are found beside the test executable (`target/<profile>/`): `cargo xtask test`
 //! builds every binary before it runs the tests.
 
 pub mod cluster;
+pub mod fixed_plugins;
 pub mod hostile_plugins;
 pub mod images;
 pub mod local;

@@ -10,14 +10,6 @@ use cdn_proto::{
     RegisterStatus, Request, StatsResponse, Status,
 };
 
-fn register(id: &str) -> Request {
-    Request::Register {
-        id: id.into(),
-        plugin: "thumbnail".into(),
-        params: Params::default(),
-    }
-}
-
 #[tokio::test]
 async fn register_query_duplicate_and_conflict() {
     let certs = certs();

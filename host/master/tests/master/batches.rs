@@ -7,18 +7,10 @@ use cdn_certs::Role;
 use cdn_master::MasterConfig;
 use cdn_proto::{
     kind, parse_response, split_body, BatchEntry, BatchResponse, CompleteResponse, ContentHash,
-    ExtendResponse, LeaseGrant, LeaseResponse, Params, ProtoError, RegisterResponse,
-    RegisterStatus, Request, Status,
+    ExtendResponse, LeaseGrant, LeaseResponse, ProtoError, RegisterResponse, RegisterStatus,
+    Request, Status,
 };
 use cdn_transport::Client;
-
-fn register(id: &str) -> Request {
-    Request::Register {
-        id: id.into(),
-        plugin: "thumbnail".into(),
-        params: Params::default(),
-    }
-}
 
 fn entry(request: Request, body: &[u8]) -> BatchEntry {
     BatchEntry {

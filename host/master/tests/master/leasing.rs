@@ -12,14 +12,6 @@ use cdn_proto::{
 use cdn_transport::Client;
 use std::time::{Duration, Instant};
 
-fn register(id: &str) -> Request {
-    Request::Register {
-        id: id.into(),
-        plugin: "thumbnail".into(),
-        params: Params::default(),
-    }
-}
-
 async fn lease(worker: &Client, wait_ms: u64) -> Option<(LeaseGrant, Vec<u8>)> {
     let (r, body) = call::<LeaseResponse>(worker, &Request::Lease { wait_ms, max: 1 }, vec![])
         .await

@@ -4,7 +4,7 @@
 
 use cdn_certs::{InitOptions, Role};
 use cdn_master::{Master, MasterConfig, Serving};
-use cdn_proto::{ContentHash, ProtoError, Request};
+use cdn_proto::{ContentHash, Params, ProtoError, Request};
 use cdn_testkit::BOUND;
 use cdn_transport::{CallError, Client, Identity};
 use serde::de::DeserializeOwned;
@@ -111,4 +111,13 @@ pub async fn list_images(
         after: None,
     };
     call(client, &request, vec![]).await.expect("list").0
+}
+
+/// A `register` of `id` with the thumbnail plugin and default params.
+pub fn register(id: &str) -> Request {
+    Request::Register {
+        id: id.into(),
+        plugin: "thumbnail".into(),
+        params: Params::default(),
+    }
 }
