@@ -18,9 +18,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
 thread_local! {
-    /// Inside [`GroupCommit::deferring`] on this thread: the first and last batch that hold
-    /// this scope's writes (`Some((0, 0))` before its first write).
-    static DEFERRED: Cell<Option<(u64, u64)>> = const { Cell::new(None) };
+    /// Inside [`GroupCommit::deferring`] on this thread: which group commit the scope is of
+    /// (its address: writes on another, such as the blob pack's, commit as usual), and the first
+    /// and last batch that hold the scope's writes (`(0, 0)` before its first write).
+    static DEFERRED: Cell<Option<Scope>> = const { Cell::new(None) };
+}
+
+#[derive(Clone, Copy)]
+struct Scope {
+    owner: usize,
+    first: u64,
+    last: u64,
 }
 
 /// Batches whose commit failed, newest last (a few are kept: a deferring scope checks the
@@ -124,10 +132,14 @@ impl GroupCommit {
             w.in_batch += 1;
         }
         let mine = w.batch;
-        if let Some((first, _)) = DEFERRED.get() {
+        if let Some(scope) = DEFERRED.get().filter(|s| s.owner == self.key()) {
             // Inside `deferring`: the scope's end commits (or waits for) this batch.
-            let first = if first == 0 { mine } else { first };
-            DEFERRED.set(Some((first, mine)));
+            let first = if scope.first == 0 { mine } else { scope.first };
+            DEFERRED.set(Some(Scope {
+                first,
+                last: mine,
+                ..scope
+            }));
             if w.in_batch >= MAX_BATCH {
                 commit(&mut w);
                 self.committed.notify_all();
@@ -153,10 +165,14 @@ impl GroupCommit {
         if DEFERRED.get().is_some() {
             return f();
         }
-        DEFERRED.set(Some((0, 0)));
+        DEFERRED.set(Some(Scope {
+            owner: self.key(),
+            first: 0,
+            last: 0,
+        }));
         let result = f();
         let scope = DEFERRED.take();
-        let Some((first, last)) = scope.filter(|(first, _)| *first != 0) else {
+        let Some(Scope { first, last, .. }) = scope.filter(|s| s.first != 0) else {
             return result;
         };
         let mut w = self.queue_for_writer()?;
@@ -167,6 +183,11 @@ impl GroupCommit {
             Some(why) => Err(CommitError::BatchFailed(why).into()),
             None => result,
         }
+    }
+
+    /// Which group commit a deferring scope is of (stable while the scope borrows `self`).
+    fn key(&self) -> usize {
+        self as *const GroupCommit as usize
     }
 
     /// The write connection, counted as queued while waiting for it (so whoever holds it now
@@ -266,4 +287,48 @@ fn in_savepoint<T, E: From<CommitError>>(
 
 fn db(context: &'static str) -> impl FnOnce(rusqlite::Error) -> CommitError {
     move |source| CommitError::Db { context, source }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(path: &std::path::Path) -> GroupCommit {
+        let conn = Connection::open(path).unwrap();
+        conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER)")
+            .unwrap();
+        GroupCommit::new(conn)
+    }
+
+    fn count(path: &std::path::Path) -> i64 {
+        Connection::open(path)
+            .unwrap()
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    fn insert(conn: &Connection) -> Result<usize, CommitError> {
+        conn.execute("INSERT INTO t VALUES (1)", [])
+            .map_err(db("inserting"))
+    }
+
+    /// A deferring scope holds back the writes of its own group commit only: a write on
+    /// another (the blob pack's, inside a registry scope) commits before it returns.
+    #[test]
+    fn a_scope_defers_its_own_writes_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a_path, b_path) = (dir.path().join("a.db"), dir.path().join("b.db"));
+        let (a, b) = (open(&a_path), open(&b_path));
+        a.deferring(|| {
+            a.write(insert)?;
+            assert_eq!(count(&a_path), 0, "a's write waits for the scope's end");
+            b.write(insert)?;
+            assert_eq!(count(&b_path), 1, "b's write is committed at once");
+            Ok::<_, CommitError>(())
+        })
+        .unwrap();
+        assert_eq!(count(&a_path), 1);
+        assert_eq!(a.stats().commits, 1);
+        assert_eq!(b.stats().commits, 1);
+    }
 }

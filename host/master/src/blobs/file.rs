@@ -11,7 +11,13 @@
 //! an acknowledgement must not rest on it. An existing file of the wrong length (damaged) is
 //! written again. At open, every subfolder is fsynced (entries renamed into it by a run that
 //! crashed before its folder fsync become durable before anything relies on them).
+//!
+//! Blobs of at most [`PACK_MAX`] bytes are not files: they are rows of the folder's pack
+//! (`DIR/packed.sqlite3`, [`super::packed`]), where puts arriving together share one fsync.
+//! Reads look in the pack first, then for a file (a store written before packing has only
+//! files, and is read as it is).
 
+use super::packed::{Pack, PACK_FILE, PACK_MAX};
 use super::{BlobBackend, BlobError};
 use cdn_common::atomic::{is_temp_name, sync_dir, AtomicFile};
 use cdn_common::ContentHash;
@@ -40,6 +46,8 @@ pub struct FileStore {
     durable_subdirs: Mutex<HashSet<String>>,
     /// fsyncs (files and folders) made by puts since open.
     fsyncs: AtomicU64,
+    /// The small blobs.
+    pack: Pack,
 }
 
 impl FileStore {
@@ -70,7 +78,9 @@ impl FileStore {
         }
         // The subfolders found are made durable once, here.
         sync_dir(&dir).map_err(io_err("syncing folder", &dir))?;
+        let pack = Pack::open(dir.join(PACK_FILE))?;
         Ok(Self {
+            pack,
             dir,
             durable_subdirs: Mutex::new(durable_subdirs),
             fsyncs: AtomicU64::new(0),
@@ -82,7 +92,8 @@ impl FileStore {
         &self.dir
     }
 
-    /// Where the blob's file is (or would be): `DIR/ab/abcdef…`.
+    /// Where the blob's file is (or would be, were it larger than [`PACK_MAX`]):
+    /// `DIR/ab/abcdef…`.
     pub fn path(&self, id: &ContentHash) -> PathBuf {
         self.dir.join(id.shard()).join(id.to_hex())
     }
@@ -114,6 +125,9 @@ impl FileStore {
 
 impl BlobBackend for FileStore {
     fn put(&self, id: &ContentHash, bytes: &[u8]) -> Result<(), BlobError> {
+        if bytes.len() <= PACK_MAX {
+            return self.pack.put(id, bytes);
+        }
         let dest = self.path(id);
         let prefix = id.shard();
         let sub = self.dir.join(&prefix);
@@ -139,6 +153,9 @@ impl BlobBackend for FileStore {
     }
 
     fn read(&self, id: &ContentHash) -> Result<Vec<u8>, BlobError> {
+        if let Some(bytes) = self.pack.read(id)? {
+            return Ok(bytes);
+        }
         let path = self.path(id);
         match fs::read(&path) {
             Ok(bytes) => Ok(bytes),
@@ -148,6 +165,9 @@ impl BlobBackend for FileStore {
     }
 
     fn contains(&self, id: &ContentHash) -> Result<bool, BlobError> {
+        if self.pack.contains(id)? {
+            return Ok(true);
+        }
         let path = self.path(id);
         match fs::metadata(&path) {
             Ok(meta) => Ok(meta.is_file()),
@@ -156,22 +176,29 @@ impl BlobBackend for FileStore {
         }
     }
 
+    /// A packed blob is at `file:///DIR/packed.sqlite3#HASH` (its row in the pack), any other
+    /// at its file's URI.
     fn location(&self, id: &ContentHash) -> String {
-        file_uri(&self.path(id))
+        match self.pack.contains(id) {
+            Ok(true) => format!("{}#{id}", file_uri(self.pack.path())),
+            _ => file_uri(&self.path(id)),
+        }
     }
 
     fn check(&self) -> Result<(), BlobError> {
         fs::read_dir(&self.dir)
             .map(drop)
-            .map_err(io_err("cannot read", &self.dir))
+            .map_err(io_err("cannot read", &self.dir))?;
+        self.pack.check()
     }
 
+    /// The files' and folders' fsyncs, and the pack's commits (one WAL fsync each).
     fn fsyncs(&self) -> Option<u64> {
-        Some(self.fsyncs.load(Ordering::Relaxed))
+        Some(self.fsyncs.load(Ordering::Relaxed) + self.pack.stats().commits)
     }
 
     fn stored_bytes(&self) -> Option<u64> {
-        Some(folder_bytes(&self.dir))
+        Some(folder_bytes(&self.dir) + self.pack.stored_bytes().unwrap_or(0))
     }
 
     fn describe(&self) -> String {
@@ -209,8 +236,8 @@ pub fn file_uri(path: &Path) -> String {
 
 #[cfg(test)]
 mod tests {
-    //! What only the folder store does (layout, no rewrite, repair, cleanup at open); what
-    //! every backend does is in the master's test suite (`tests/master/blobs.rs`).
+    //! What only the folder store does (layout, packing, no rewrite, repair, cleanup at open);
+    //! what every backend does is in the master's test suite (`tests/master/blobs.rs`).
     use super::*;
     use crate::blobs::BlobStore;
 
@@ -221,19 +248,33 @@ mod tests {
         )
     }
 
+    /// Bytes too large for the pack: a file of their own.
+    fn large(seed: u8) -> Vec<u8> {
+        let mut bytes = vec![seed; PACK_MAX + 1];
+        bytes[0] = seed.wrapping_add(1);
+        bytes
+    }
+
+    /// The files in the store's subfolders.
+    fn files(dir: &Path) -> usize {
+        fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .flat_map(|sub| fs::read_dir(sub.path()).unwrap())
+            .count()
+    }
+
     #[test]
     fn layout_and_location() {
         let dir = tempfile::tempdir().unwrap();
         let (files, store) = open(dir.path());
-        let id = store.put(b"hello").unwrap();
-        assert_eq!(
-            id.to_hex(),
-            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
-        );
+        let big = large(1);
+        let id = store.put(&big).unwrap();
         let root = fs::canonicalize(dir.path()).unwrap();
-        let path = root.join("2c").join(id.to_hex());
+        let path = root.join(id.shard()).join(id.to_hex());
         assert_eq!(files.path(&id), path);
-        assert_eq!(fs::read(&path).unwrap(), b"hello");
+        assert_eq!(fs::read(&path).unwrap(), big);
         assert_eq!(store.location(&id), format!("file://{}", path.display()));
         assert_eq!(store.to_string(), format!("file:{}", root.display()));
     }
@@ -247,26 +288,72 @@ mod tests {
     }
 
     #[test]
+    fn small_blobs_are_rows_of_the_pack() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, store) = open(dir.path());
+        let id = store.put(b"hello").unwrap();
+        assert_eq!(
+            id.to_hex(),
+            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
+        let edge = vec![7u8; PACK_MAX];
+        let edge_id = store.put(&edge).unwrap();
+        assert_eq!(files(dir.path()), 0, "no file for a packed blob");
+        let pack = fs::canonicalize(dir.path()).unwrap().join(PACK_FILE);
+        assert_eq!(
+            store.location(&id),
+            format!("file://{}#{id}", pack.display())
+        );
+        // Durable: a store opened afresh (as after a restart) reads them.
+        drop(store);
+        let again = BlobStore::open_dir(dir.path()).unwrap();
+        assert_eq!(again.get(&id).unwrap(), b"hello");
+        assert_eq!(again.get(&edge_id).unwrap(), edge);
+        assert!(again.contains(&edge_id).unwrap());
+    }
+
+    #[test]
+    fn a_store_written_before_packing_is_read_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let (files, store) = open(dir.path());
+        // What an older version left: a small blob as a file.
+        let id = ContentHash::of(b"old small blob");
+        fs::create_dir_all(files.path(&id).parent().unwrap()).unwrap();
+        fs::write(files.path(&id), b"old small blob").unwrap();
+        assert!(store.contains(&id).unwrap());
+        assert_eq!(store.get(&id).unwrap(), b"old small blob");
+        assert_eq!(
+            store.location(&id),
+            format!("file://{}", files.path(&id).display())
+        );
+    }
+
+    #[test]
     fn fsyncs_are_counted() {
         let dir = tempfile::tempdir().unwrap();
         let (_, store) = open(dir.path());
         assert_eq!(store.fsyncs(), Some(0));
         // The file, its folder, and the top folder for the new subfolder.
-        store.put(b"one").unwrap();
+        let big = large(2);
+        store.put(&big).unwrap();
         assert_eq!(store.fsyncs(), Some(3));
         // Stored already: the file and its folder are made durable again, nothing new.
-        store.put(b"one").unwrap();
+        store.put(&big).unwrap();
         assert_eq!(store.fsyncs(), Some(5));
+        // A packed blob: one commit of the pack.
+        store.put(b"small").unwrap();
+        assert_eq!(store.fsyncs(), Some(6));
     }
 
     #[test]
     fn put_is_idempotent_and_does_not_rewrite() {
         let dir = tempfile::tempdir().unwrap();
         let (files, store) = open(dir.path());
-        let id = store.put(b"same bytes").unwrap();
+        let big = large(3);
+        let id = store.put(&big).unwrap();
         let before = fs::metadata(files.path(&id)).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(20));
-        let again = store.put(b"same bytes").unwrap();
+        let again = store.put(&big).unwrap();
         assert_eq!(id, again);
         let after = fs::metadata(files.path(&id)).unwrap();
         assert_eq!(before.modified().unwrap(), after.modified().unwrap());
@@ -282,20 +369,30 @@ mod tests {
     fn a_second_put_repairs_a_damaged_blob() {
         let dir = tempfile::tempdir().unwrap();
         let (files, store) = open(dir.path());
-        let id = store.put(b"the whole image").unwrap();
+        let big = large(4);
+        let id = store.put(&big).unwrap();
         // What a crash between rename and fsync can leave: the name, not all the bytes.
-        fs::write(files.path(&id), b"the wh").unwrap();
-        assert_eq!(store.put(b"the whole image").unwrap(), id);
-        assert_eq!(store.get(&id).unwrap(), b"the whole image");
+        fs::write(files.path(&id), &big[..10]).unwrap();
+        assert_eq!(store.put(&big).unwrap(), id);
+        assert_eq!(store.get(&id).unwrap(), big);
+        // A packed blob whose row was damaged is written again too.
+        let small = store.put(b"the whole image").unwrap();
+        let pack = rusqlite::Connection::open(dir.path().join(PACK_FILE)).unwrap();
+        pack.execute(
+            "UPDATE blobs SET bytes = ?1 WHERE hash = ?2",
+            (b"the wh".as_slice(), small.as_bytes().as_slice()),
+        )
+        .unwrap();
+        assert!(matches!(store.get(&small), Err(BlobError::Corrupt { .. })));
+        store.put(b"the whole image").unwrap();
+        assert_eq!(store.get(&small).unwrap(), b"the whole image");
     }
 
     #[test]
     fn leftover_temp_files_are_cleaned_at_open() {
         let dir = tempfile::tempdir().unwrap();
-        let id = BlobStore::open_dir(dir.path())
-            .unwrap()
-            .put(b"kept")
-            .unwrap();
+        let big = large(5);
+        let id = BlobStore::open_dir(dir.path()).unwrap().put(&big).unwrap();
         let sub = dir.path().join(id.shard());
         let leftover = sub.join(format!(".{id}.cdn-tmp-99999-0"));
         fs::write(&leftover, b"half").unwrap();
@@ -304,16 +401,18 @@ mod tests {
         let store = BlobStore::open_dir(dir.path()).unwrap();
         assert!(!leftover.exists());
         assert!(!legacy.exists());
-        assert_eq!(store.get(&id).unwrap(), b"kept");
+        assert_eq!(store.get(&id).unwrap(), big);
     }
 
     #[test]
-    fn stored_bytes_counts_the_files() {
+    fn stored_bytes_counts_files_and_rows() {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::open_dir(dir.path()).unwrap();
         assert_eq!(store.stored_bytes(), Some(0));
         store.put(b"12345").unwrap();
         store.put(b"123").unwrap();
         assert_eq!(store.stored_bytes(), Some(8));
+        store.put(&large(6)).unwrap();
+        assert_eq!(store.stored_bytes(), Some(8 + PACK_MAX as u64 + 1));
     }
 }

@@ -13,6 +13,7 @@
 //! S3 backend runs its async client on a runtime of its own (`crate::bridge`).
 
 pub mod file;
+pub mod packed;
 pub mod s3;
 
 use cdn_common::ContentHash;
@@ -62,6 +63,15 @@ pub enum BlobError {
         #[source]
         source: Box<object_store::Error>,
     },
+    #[error("blob store: {context} {path}: {source}")]
+    Pack {
+        context: &'static str,
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("blob store: {0}")]
+    PackCommit(#[from] crate::group_commit::CommitError),
     #[error("blob store: {0}")]
     Bridge(#[from] crate::bridge::BridgeError),
 }

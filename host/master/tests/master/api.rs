@@ -50,9 +50,7 @@ async fn register_query_duplicate_and_conflict() {
 
         // A source blob lost (to a crash, or by hand) is put back by the next registration of
         // the same bytes, which is still `already_registered`.
-        let hash = ContentHash::of(&bytes);
-        let blob = m.data.join("blobs").join(hash.shard()).join(hash.to_hex());
-        std::fs::remove_file(&blob).expect("remove the source blob");
+        m.remove_blob(&bytes);
         let (restored, _) = call::<RegisterResponse>(&client, &register("cat.jpg"), bytes.clone())
             .await
             .expect("same bytes once more");

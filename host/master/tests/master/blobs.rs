@@ -5,6 +5,7 @@
 //! backend that runs every case and reports every case that failed. Then a whole master over
 //! S3: register, lease, complete, query and fetch through QUIC.
 
+use cdn_master::blobs::packed::PACK_FILE;
 use cdn_master::blobs::s3::MULTIPART_THRESHOLD;
 use cdn_master::blobs::{BlobError, BlobSpec, BlobStore, S3Settings};
 use cdn_proto::ContentHash;
@@ -82,7 +83,11 @@ impl Backend {
         match place {
             Place::Folder(dir) => {
                 let dir = std::fs::canonicalize(dir).expect("store folder");
-                format!("file://{}/{}/{id}", dir.display(), id.shard())
+                // A small blob stored is a row of the pack; anything else has a file.
+                match packed(dir.as_path(), id) {
+                    Some(_) => format!("file://{}/{PACK_FILE}#{id}", dir.display()),
+                    None => format!("file://{}/{}/{id}", dir.display(), id.shard()),
+                }
             }
             Place::Bucket { bucket, prefix } => match prefix.as_str() {
                 "" => format!("s3://{bucket}/{id}"),
@@ -94,9 +99,15 @@ impl Backend {
     /// Replaces the stored bytes of `id` behind the store's back.
     fn overwrite(&self, place: &Place, id: &ContentHash, bytes: &[u8]) {
         match (self, place) {
-            (Backend::File(_), Place::Folder(dir)) => {
-                std::fs::write(dir.join(id.shard()).join(id.to_hex()), bytes).expect("overwrite")
-            }
+            (Backend::File(_), Place::Folder(dir)) => match packed(dir, id) {
+                Some(pack) => {
+                    let set = "UPDATE blobs SET bytes = ?1 WHERE hash = ?2";
+                    pack.execute(set, (bytes, id.as_bytes().as_slice()))
+                        .expect("overwrite the row");
+                }
+                None => std::fs::write(dir.join(id.shard()).join(id.to_hex()), bytes)
+                    .expect("overwrite the file"),
+            },
             (Backend::S3(s3, _), Place::Bucket { bucket, prefix }) => {
                 let key = match prefix.as_str() {
                     "" => id.to_hex(),
@@ -111,15 +122,36 @@ impl Backend {
     /// How many blobs are stored in `place` (files, objects).
     fn stored(&self, place: &Place) -> usize {
         match (self, place) {
-            (Backend::File(_), Place::Folder(dir)) => std::fs::read_dir(dir)
-                .expect("store folder")
-                .flatten()
-                .flat_map(|sub| std::fs::read_dir(sub.path()).expect("subfolder"))
-                .count(),
+            (Backend::File(_), Place::Folder(dir)) => {
+                let files = std::fs::read_dir(dir)
+                    .expect("store folder")
+                    .flatten()
+                    .filter(|entry| entry.path().is_dir())
+                    .flat_map(|sub| std::fs::read_dir(sub.path()).expect("subfolder"))
+                    .count();
+                let pack = rusqlite::Connection::open(dir.join(PACK_FILE)).expect("pack");
+                let rows: i64 = pack
+                    .query_row("SELECT count(*) FROM blobs", [], |r| r.get(0))
+                    .expect("count rows");
+                files + rows as usize
+            }
             (Backend::S3(s3, _), Place::Bucket { bucket, prefix }) => s3.keys(bucket, prefix).len(),
             _ => unreachable!("a place of another backend"),
         }
     }
+}
+
+/// The folder store's pack, when it holds `id`.
+fn packed(dir: &std::path::Path, id: &ContentHash) -> Option<rusqlite::Connection> {
+    let pack = rusqlite::Connection::open(dir.join(PACK_FILE)).expect("open the pack");
+    let rows: i64 = pack
+        .query_row(
+            "SELECT count(*) FROM blobs WHERE hash = ?1",
+            [id.as_bytes().as_slice()],
+            |r| r.get(0),
+        )
+        .expect("look in the pack");
+    (rows > 0).then_some(pack)
 }
 
 /// Bytes that are not all alike (a multiple of nothing in particular).

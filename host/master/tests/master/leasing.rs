@@ -3,6 +3,7 @@
 
 use crate::support::*;
 use cdn_certs::Role;
+use cdn_master::blobs::packed::PACK_FILE;
 use cdn_master::MasterConfig;
 use cdn_proto::ContentHash;
 use cdn_proto::{
@@ -111,8 +112,11 @@ async fn long_poll_lease_complete_fetch() {
             (777, 256, 170, "jpeg")
         );
         assert_eq!(t.hash, ContentHash::of(&thumb));
-        let path = t.location.strip_prefix("file://").expect("a file:// URI");
-        assert!(std::path::Path::new(path).is_file(), "{}", t.location);
+        // A small thumbnail is a row of the blob folder's pack: its file, and the hash.
+        let pack = m.data.join("blobs").join(PACK_FILE);
+        let pack = std::fs::canonicalize(pack).expect("the pack");
+        assert_eq!(t.location, format!("file://{}#{}", pack.display(), t.hash));
+        assert!(m.has_blob(&thumb));
 
         let (view, bytes) = call::<ImageView>(
             &client,

@@ -3,6 +3,7 @@
 //! shares (`cdn_testkit::BOUND`).
 
 use cdn_certs::{InitOptions, Role};
+use cdn_master::blobs::packed::PACK_FILE;
 use cdn_master::{Master, MasterConfig, Serving};
 use cdn_proto::{ContentHash, Params, ProtoError, Request};
 use cdn_testkit::BOUND;
@@ -82,14 +83,50 @@ pub async fn error_kind(client: &Client, request: &Request, body: Vec<u8>) -> (S
 }
 
 impl Running {
-    /// Whether the blob store holds these bytes (looked up where the store files them).
+    /// Whether the blob store holds these bytes (looked up where the folder store keeps them:
+    /// a row of its pack, or a file).
     pub fn has_blob(&self, bytes: &[u8]) -> bool {
         let hash = ContentHash::of(bytes);
-        self.data
-            .join("blobs")
-            .join(hash.shard())
-            .join(hash.to_hex())
-            .is_file()
+        self.blob_file(&hash).is_file() || self.packed_rows(&hash) > 0
+    }
+
+    /// Removes the blob of these bytes behind the master's back (as a lost file would be).
+    pub fn remove_blob(&self, bytes: &[u8]) {
+        let hash = ContentHash::of(bytes);
+        let file = self.blob_file(&hash);
+        if file.is_file() {
+            std::fs::remove_file(&file).expect("remove the blob's file");
+        }
+        self.pack()
+            .execute(
+                "DELETE FROM blobs WHERE hash = ?1",
+                [hash.as_bytes().as_slice()],
+            )
+            .expect("remove the blob's row");
+        assert!(!self.has_blob(bytes));
+    }
+
+    fn blob_file(&self, hash: &ContentHash) -> PathBuf {
+        let blobs = self.data.join("blobs");
+        blobs.join(hash.shard()).join(hash.to_hex())
+    }
+
+    fn pack(&self) -> rusqlite::Connection {
+        let path = self.data.join("blobs").join(PACK_FILE);
+        rusqlite::Connection::open(&path).expect("open the blob pack")
+    }
+
+    fn packed_rows(&self, hash: &ContentHash) -> i64 {
+        if !self.data.join("blobs").join(PACK_FILE).is_file() {
+            return 0; // blobs kept elsewhere (a bucket)
+        }
+        self.pack()
+            .query_row(
+                "SELECT count(*) FROM blobs WHERE hash = ?1",
+                [hash.as_bytes().as_slice()],
+                |r| r.get(0),
+            )
+            .expect("look in the blob pack")
     }
 }
 
