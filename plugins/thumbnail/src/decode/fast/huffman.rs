@@ -33,11 +33,17 @@ pub(crate) struct HuffmanTable {
     /// end of block has the run [`AC_EOB`], a run of 16 zeros (ZRL) is run 15 with value 0;
     /// 0 when the prefix does not hold a whole symbol (then decode it the slow way).
     ac_fast: Box<[i32; LOOKUP_SIZE]>,
-    /// For AC tables, to skip a coefficient undecoded: for each 11-bit prefix holding a whole
-    /// code and its extra bits, the bits used (code + extra) in the low 4 bits and how far the
-    /// zigzag position moves above them (run + 1; 16 for ZRL; 64 for end of block); 0 when the
-    /// prefix does not hold a whole symbol. One lookup and one shift per skipped symbol.
-    skip: Box<[u16; LOOKUP_SIZE]>,
+    /// For DC tables: for each 11-bit prefix holding a whole code and its extra bits, the
+    /// difference it codes above the low byte and the bits used (code + extra) in it; 0 when
+    /// the prefix does not hold a whole symbol.
+    dc_fast: Box<[i32; LOOKUP_SIZE]>,
+    /// For AC tables, to skip coefficients undecoded: for each 11-bit prefix holding a whole
+    /// code and its extra bits, in the low half the bits used (code + extra) in the low 4 bits
+    /// and how far the zigzag position moves above them (run + 1; 16 for ZRL; 64 for end of
+    /// block); in the high half the same for this symbol and the next one together when the
+    /// prefix holds both whole (else the first alone again); 0 when the prefix does not hold
+    /// a whole symbol. One lookup and one shift per one or two skipped symbols.
+    skip: Box<[u32; LOOKUP_SIZE]>,
 }
 
 impl HuffmanTable {
@@ -72,8 +78,14 @@ impl HuffmanTable {
         }
         maxcode[17] = i32::MAX; // sentinel
         let mut ac_fast = table::<i32>();
-        let mut skip = table::<u16>();
+        let mut dc_fast = table::<i32>();
+        let mut single = table::<u16>();
         for (peek, &(len, rs)) in lookup.iter().enumerate() {
+            if len > 0 && u32::from(len) + u32::from(rs) <= LOOKUP_BITS {
+                let used = u32::from(len) + u32::from(rs);
+                let raw = ((peek as u32) >> (LOOKUP_BITS - used)) & ((1 << rs) - 1);
+                dc_fast[peek] = (extend(raw as i32, u32::from(rs)) << 8) | used as i32;
+            }
             let (run, size) = (u32::from(rs >> 4), u32::from(rs & 15));
             let used = u32::from(len) + size;
             if len == 0 || used > LOOKUP_BITS {
@@ -89,7 +101,25 @@ impl HuffmanTable {
                 }
             };
             ac_fast[peek] = (value << 16) | ((fast_run as i32) << 8) | used as i32;
-            skip[peek] = ((advance << 4) | used) as u16;
+            single[peek] = ((advance << 4) | used) as u16;
+        }
+        let mut skip = table::<u32>();
+        for (peek, (slot, &first)) in skip.iter_mut().zip(single.iter()).enumerate() {
+            if first == 0 {
+                continue;
+            }
+            let used = u32::from(first & 15);
+            let mut pair = u32::from(first);
+            if first >> 4 < 64 {
+                // the bits after the first symbol, top-aligned; only 11 - used of them are real
+                let rest = (peek << used) & (LOOKUP_SIZE - 1);
+                let second = single[rest];
+                let used2 = u32::from(second & 15);
+                if second != 0 && used + used2 <= LOOKUP_BITS {
+                    pair = ((u32::from(first >> 4) + u32::from(second >> 4)) << 4) | (used + used2);
+                }
+            }
+            *slot = (pair << 16) | u32::from(first);
         }
         Some(HuffmanTable {
             lookup,
@@ -97,6 +127,7 @@ impl HuffmanTable {
             valoffset,
             values: values.to_vec(),
             ac_fast,
+            dc_fast,
             skip,
         })
     }
@@ -263,6 +294,24 @@ impl<'a> BitReader<'a> {
         extend(self.bits(size) as i32, size)
     }
 
+    /// A DC difference (its size symbol and extra bits).
+    #[inline(always)]
+    pub fn dc_diff(&mut self, table: &HuffmanTable) -> Result<i32, BitError> {
+        if self.count < LOOKUP_BITS {
+            self.refill();
+        }
+        let entry = table.dc_fast[(self.buf >> (64 - LOOKUP_BITS)) as usize];
+        if entry != 0 {
+            self.consume((entry & 0xFF) as u32);
+            return Ok(entry >> 8);
+        }
+        let size = self.symbol(table)?;
+        if size > 16 {
+            return Err(BitError::BadCode);
+        }
+        Ok(self.receive_extend(size))
+    }
+
     /// An AC coefficient whose code and extra bits fit in one lookup: `Some((run, value))`,
     /// consumed (end of block: run [`AC_EOB`]; ZRL: run 15, value 0). `None`: decode it with [`BitReader::symbol`].
     #[inline(always)]
@@ -278,11 +327,12 @@ impl<'a> BitReader<'a> {
         Some((((entry >> 8) & 0xFF) as usize, entry >> 16))
     }
 
-    /// Skips one AC symbol and its extra bits if its code and extra bits fit in one lookup:
-    /// `Some(advance)` (how far the zigzag position moves: run + 1, 16 for ZRL, 64 for end of
-    /// block). `None`: decode it with [`BitReader::symbol`].
+    /// Skips the AC symbols (with their extra bits) of zigzag position `k` on, of a band ending
+    /// before `end`, that fit in one lookup: one, or two when the first leaves the band open.
+    /// `Some(k)`: the zigzag position after them (64 or more after an end of block). `None`:
+    /// decode the next one with [`BitReader::symbol`].
     #[inline(always)]
-    pub fn skip_ac(&mut self, table: &HuffmanTable) -> Option<usize> {
+    pub fn skip_ac(&mut self, table: &HuffmanTable, k: usize, end: usize) -> Option<usize> {
         if self.count < LOOKUP_BITS {
             self.refill();
         }
@@ -290,8 +340,14 @@ impl<'a> BitReader<'a> {
         if entry == 0 {
             return None;
         }
-        self.consume(u32::from(entry & 15));
-        Some(usize::from(entry >> 4))
+        let first = entry & 0xFFFF;
+        let chosen = if k + ((first >> 4) as usize) < end {
+            entry >> 16
+        } else {
+            first
+        };
+        self.consume(chosen & 15);
+        Some(k + (chosen >> 4) as usize)
     }
 
     /// At a restart interval's end: drops the partial byte and the RSTn marker after it. A

@@ -287,6 +287,59 @@ fn scan_mcus(scan: &Scan, frame: &Frame, comps: &[Component]) -> (usize, usize) 
     }
 }
 
+/// Walks the blocks of `scan` in coding order, MCU by MCU, with its entropy-coded data from
+/// `data` on: restart intervals (the reader restarted, the scan's DC predictions reset) and a
+/// truncation check after each row of MCUs. `block(reader, s, component, bx, by)` reads one
+/// block: `s` is its component's index in the scan, (`bx`, `by`) its place in the component's
+/// grid of blocks (maybe past the MCU-padded grid of a non-interleaved scan; never past it in
+/// an interleaved one). Returns where the next marker is.
+fn walk_scan<F>(
+    input: &[u8],
+    data: usize,
+    scan: &Scan,
+    frame: &Frame,
+    restart_interval: usize,
+    comps: &mut [Component],
+    mut block: F,
+) -> Result<usize, Unsupported>
+where
+    F: FnMut(&mut BitReader<'_>, usize, &mut Component, usize, usize) -> Result<(), Unsupported>,
+{
+    let (mcus_x, mcus_y) = scan_mcus(scan, frame, comps);
+    let mut reader = BitReader::new(input, data);
+    // each block of an MCU: (scan component, its component, x and y offsets, MCU size)
+    let layout: Vec<_> = mcu_layout(scan, comps)
+        .into_iter()
+        .map(|(s, dx, dy)| (s, scan.components[s].0, dx, dy, mcu_size(scan, comps, s)))
+        .collect();
+    let mut left = restart_interval;
+    for &(ci, _, _) in &scan.components {
+        comps[ci].dc_pred = 0;
+    }
+    for my in 0..mcus_y {
+        for mx in 0..mcus_x {
+            if restart_interval > 0 {
+                if left == 0 {
+                    reader.restart();
+                    for &(ci, _, _) in &scan.components {
+                        comps[ci].dc_pred = 0;
+                    }
+                    left = restart_interval;
+                }
+                left -= 1;
+            }
+            for &(s, ci, dx, dy, (w, h)) in &layout {
+                let c = comps.get_mut(ci).ok_or(Unsupported::Corrupt)?;
+                block(&mut reader, s, c, mx * w + dx, my * h + dy)?;
+            }
+        }
+        if reader.overrun() {
+            return Err(Unsupported::Truncated);
+        }
+    }
+    Ok(reader.end_of_scan())
+}
+
 /// Decodes a baseline scan into the planes; returns where the next marker is.
 fn baseline_scan(
     input: &[u8],
@@ -296,52 +349,33 @@ fn baseline_scan(
     tables: &Tables,
     comps: &mut [Component],
 ) -> Result<usize, Unsupported> {
-    let huff = scan_tables(scan, tables, true)?;
-    let (mcus_x, mcus_y) = scan_mcus(scan, frame, comps);
-    let mut reader = BitReader::new(input, data);
+    let huff = scan_tables(scan, tables, true)?
+        .into_iter()
+        .map(|(dc, ac)| Ok((dc, ac.ok_or(Unsupported::Corrupt)?)))
+        .collect::<Result<Vec<_>, Unsupported>>()?;
     let mut coef = [0i32; 64];
-    let layout = mcu_layout(scan, comps);
-    let sizes: Vec<(usize, usize)> = (0..scan.components.len())
-        .map(|s| mcu_size(scan, comps, s))
-        .collect();
     let ri = tables.restart_interval;
-    let mut left = ri;
-    for &(ci, _, _) in &scan.components {
-        comps[ci].dc_pred = 0;
-    }
-    for my in 0..mcus_y {
-        for mx in 0..mcus_x {
-            if ri > 0 {
-                if left == 0 {
-                    reader.restart();
-                    for &(ci, _, _) in &scan.components {
-                        comps[ci].dc_pred = 0;
-                    }
-                    left = ri;
-                }
-                left -= 1;
+    walk_scan(
+        input,
+        data,
+        scan,
+        frame,
+        ri,
+        comps,
+        |reader, s, c, bx, by| {
+            let (dc_table, ac_table) = huff.get(s).copied().ok_or(Unsupported::Corrupt)?;
+            let dc_only = decode_block(reader, dc_table, ac_table, c, &mut coef)?;
+            if bx < c.blocks_w && by < c.blocks_h {
+                let stride = c.stride();
+                let at = by * c.kv * stride + bx * c.kh;
+                idct::block(&coef, dc_only, c.kh, c.kv, &mut c.plane[at..], stride);
             }
-            for &(s, dx, dy) in &layout {
-                let (bx, by) = (mx * sizes[s].0 + dx, my * sizes[s].1 + dy);
-                let (dc_table, ac_table) = huff[s];
-                let ac_table = ac_table.ok_or(Unsupported::Corrupt)?;
-                let c = &mut comps[scan.components[s].0];
-                let dc_only = decode_block(&mut reader, dc_table, ac_table, c, &mut coef)?;
-                if bx < c.blocks_w && by < c.blocks_h {
-                    let stride = c.stride();
-                    let at = by * c.kv * stride + bx * c.kh;
-                    idct::block(&coef, dc_only, c.kh, c.kv, &mut c.plane[at..], stride);
-                }
-                for row in coef.chunks_exact_mut(8).take(c.kv) {
-                    row[..c.kh].fill(0);
-                }
+            for row in coef.chunks_exact_mut(8).take(c.kv) {
+                row[..c.kh].fill(0);
             }
-        }
-        if reader.overrun() {
-            return Err(Unsupported::Truncated);
-        }
-    }
-    Ok(reader.end_of_scan())
+            Ok(())
+        },
+    )
 }
 
 /// Decodes one block's coefficients: the DC, and the AC ones inside the component's kept
@@ -355,11 +389,7 @@ fn decode_block(
     c: &mut Component,
     coef: &mut [i32; 64],
 ) -> Result<bool, Unsupported> {
-    let s = r.symbol(dc_table)?;
-    if s > 16 {
-        return Err(Unsupported::Corrupt);
-    }
-    c.dc_pred = c.dc_pred.wrapping_add(r.receive_extend(s));
+    c.dc_pred = c.dc_pred.wrapping_add(r.dc_diff(dc_table)?);
     coef[0] = c.dc_pred.wrapping_mul(c.quant[0]);
     let mut dc_only = true;
     let mut k = 1usize;
@@ -405,8 +435,8 @@ fn decode_block(
     }
     // the rest: skip, one table lookup per symbol in the common case
     while k < 64 {
-        if let Some(advance) = r.skip_ac(ac_table) {
-            k += advance;
+        if let Some(next) = r.skip_ac(ac_table, k, 64) {
+            k = next;
             continue;
         }
         let rs = r.symbol(ac_table)?;

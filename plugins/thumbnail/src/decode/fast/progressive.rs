@@ -13,10 +13,7 @@
 
 use super::huffman::{next_marker, BitReader, HuffmanTable, AC_EOB};
 use super::markers::{read_until_scan, Frame, Next, Scan, Tables};
-use super::{
-    idct, mcu_layout, mcu_size, scan_mcus, scan_tables, update_quant, Component, Unsupported,
-    ZIGZAG,
-};
+use super::{idct, scan_tables, update_quant, walk_scan, Component, Unsupported, ZIGZAG};
 
 /// In [`Component::slot_of`]: the zigzag position is not kept.
 pub(super) const NO_SLOT: u8 = u8::MAX;
@@ -128,55 +125,33 @@ fn dc_scan(
     } else {
         Vec::new()
     };
-    let (mcus_x, mcus_y) = scan_mcus(scan, frame, comps);
-    let mut reader = BitReader::new(input, data);
-    let layout = mcu_layout(scan, comps);
-    let sizes: Vec<(usize, usize)> = (0..scan.components.len())
-        .map(|s| mcu_size(scan, comps, s))
-        .collect();
-    let ri = tables.restart_interval;
-    let mut left = ri;
     for &(ci, _, _) in &scan.components {
-        comps[ci].dc_pred = 0;
         comps[ci].dc_al = scan.al;
     }
-    for my in 0..mcus_y {
-        for mx in 0..mcus_x {
-            if ri > 0 {
-                if left == 0 {
-                    reader.restart();
-                    for &(ci, _, _) in &scan.components {
-                        comps[ci].dc_pred = 0;
-                    }
-                    left = ri;
+    let ri = tables.restart_interval;
+    walk_scan(
+        input,
+        data,
+        scan,
+        frame,
+        ri,
+        comps,
+        |reader, s, c, bx, by| {
+            let at = (by * c.blocks_w + bx) * c.slots;
+            if first {
+                let (dc_table, _) = huff.get(s).copied().ok_or(Unsupported::Corrupt)?;
+                c.dc_pred = c.dc_pred.wrapping_add(reader.dc_diff(dc_table)?);
+                if let Some(dc) = c.coefs.get_mut(at) {
+                    *dc = (c.dc_pred << scan.al) as i16;
                 }
-                left -= 1;
-            }
-            for &(s, dx, dy) in &layout {
-                let (bx, by) = (mx * sizes[s].0 + dx, my * sizes[s].1 + dy);
-                let c = &mut comps[scan.components[s].0];
-                let at = (by * c.blocks_w + bx) * c.slots;
-                if first {
-                    let size = reader.symbol(huff[s].0)?;
-                    if size > 16 {
-                        return Err(Unsupported::Corrupt);
-                    }
-                    c.dc_pred = c.dc_pred.wrapping_add(reader.receive_extend(size));
-                    if let Some(dc) = c.coefs.get_mut(at) {
-                        *dc = (c.dc_pred << scan.al) as i16;
-                    }
-                } else if reader.bits(1) == 1 {
-                    if let Some(dc) = c.coefs.get_mut(at) {
-                        *dc |= 1 << scan.al;
-                    }
+            } else if reader.bits(1) == 1 {
+                if let Some(dc) = c.coefs.get_mut(at) {
+                    *dc |= 1 << scan.al;
                 }
             }
-        }
-        if reader.overrun() {
-            return Err(Unsupported::Truncated);
-        }
-    }
-    Ok(reader.end_of_scan())
+            Ok(())
+        },
+    )
 }
 
 /// Reads one AC first scan (one component, band `ss..=se`, values shifted by `al`), storing
@@ -277,8 +252,8 @@ fn ac_first_block(
     }
     // past the corner: skip
     while k <= se {
-        if let Some(advance) = r.skip_ac(table) {
-            k += advance;
+        if let Some(next) = r.skip_ac(table, k, se + 1) {
+            k = next;
             continue;
         }
         let rs = r.symbol(table)?;
