@@ -75,10 +75,20 @@ fn xtask(cli: Cli) -> Result<()> {
             demo::run(&root)
         }
         Cmd::Test { args } => {
-            build_plugins()?;
-            // Every binary first: the end-to-end tests of one crate run the binaries of others
-            // (`cdn-host`'s tests run `cdn`), found beside their own.
-            run(&mut cargo(&["build", "--release", "--workspace", "--bins"]))?;
+            ensure_wasm_target()?;
+            // Everything in one build: every binary (the end-to-end tests of one crate run the
+            // binaries of others, found beside their own: `cdn-host`'s tests run `cdn`), every
+            // test target and the examples. The plugins are built inside it (by
+            // `cdn-plugin-bundle`'s build.rs, sharing cargo's jobs), so while the single-unit
+            // LTO of the wasm plugins runs, the other core compiles the rest.
+            run(&mut cargo(&[
+                "build",
+                "--release",
+                "--workspace",
+                "--bins",
+                "--tests",
+                "--examples",
+            ]))?;
             let mut cmd = cargo(&["test", "--release", "--workspace"]);
             cmd.args(&args);
             run(&mut cmd)
