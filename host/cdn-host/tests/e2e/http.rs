@@ -1,6 +1,6 @@
 //! The master's HTTP side end to end: real `cdn-host` master and worker processes on loopback,
-//! a real HTTP client (ureq; curl for HTTP/2), every route and error; `/metrics` parsed by a
-//! Prometheus text-format parser; signed sizes on demand made with `cdn url`; log formats.
+//! a real HTTP client (ureq; curl for HTTP/2), every route and error; `/metrics` parsed strictly as
+//! OpenMetrics text; signed sizes on demand made with `cdn url`; log formats.
 
 use crate::http_support::*;
 use cdn_proto::ContentHash;
@@ -159,26 +159,33 @@ fn thumbnails_are_served_with_cache_headers_and_every_error_has_its_code() {
     assert!(!h.master.log().contains('\u{1b}'), "ANSI codes in the log");
 }
 
+/// One sample of a scrape.
+#[derive(Debug)]
+struct Sample {
+    name: String,
+    labels: Vec<(String, String)>,
+    value: f64,
+}
+
 /// The names of the samples a scrape holds.
-fn sample_names(scrape: &prometheus_parse::Scrape) -> Vec<String> {
-    scrape.samples.iter().map(|s| s.metric.clone()).collect()
+fn sample_names(scrape: &[Sample]) -> Vec<String> {
+    scrape.iter().map(|s| s.name.clone()).collect()
 }
 
-fn value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
-    let sample = scrape
-        .samples
+fn value(scrape: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+    scrape
         .iter()
-        .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
-        .unwrap_or_else(|| panic!("no sample {name}{labels:?} in {:?}", sample_names(scrape)));
-    match sample.value {
-        prometheus_parse::Value::Counter(v)
-        | prometheus_parse::Value::Gauge(v)
-        | prometheus_parse::Value::Untyped(v) => v,
-        ref other => panic!("{name} is not a plain value: {other:?}"),
-    }
+        .find(|s| {
+            s.name == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| s.labels.iter().any(|(sk, sv)| sk == k && sv == v))
+        })
+        .unwrap_or_else(|| panic!("no sample {name}{labels:?} in {:?}", sample_names(scrape)))
+        .value
 }
 
-fn scrape(url: &str) -> prometheus_parse::Scrape {
+fn scrape(url: &str) -> Vec<Sample> {
     let reply = get(url);
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert!(
@@ -188,9 +195,109 @@ fn scrape(url: &str) -> prometheus_parse::Scrape {
         "{:?}",
         reply.header("content-type")
     );
-    let text = reply.text();
-    let lines = text.lines().map(|l| Ok(l.to_string()));
-    prometheus_parse::Scrape::parse(lines).expect("a Prometheus text-format scrape")
+    parse_scrape(&reply.text())
+}
+
+/// Parses a text-format scrape strictly: every line is a `# HELP`, `# TYPE`, `# UNIT` or
+/// `# EOF` comment or a sample, `name{label="value",...} value [timestamp]`; anything else
+/// fails the test. (Written here rather than taken from `prometheus-parse`: that crate brings
+/// the whole `regex`, whose features then differ between the test build and the binaries'
+/// build, so CI compiled every workspace crate twice.)
+fn parse_scrape(text: &str) -> Vec<Sample> {
+    let mut samples = Vec::new();
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        if let Some(comment) = line.strip_prefix("# ") {
+            let known = ["HELP ", "TYPE ", "UNIT ", "EOF"];
+            assert!(
+                known.iter().any(|k| comment.starts_with(k)),
+                "not a known comment: {line:?}"
+            );
+            continue;
+        }
+        samples.push(parse_sample(line).unwrap_or_else(|| panic!("not a sample: {line:?}")));
+    }
+    samples
+}
+
+fn parse_sample(line: &str) -> Option<Sample> {
+    let name_end = line.find(['{', ' '])?;
+    let name = &line[..name_end];
+    let name_ok = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
+    if name.is_empty()
+        || name.starts_with(|c: char| c.is_ascii_digit())
+        || !name.chars().all(name_ok)
+    {
+        return None;
+    }
+    let mut rest = &line[name_end..];
+    let mut labels = Vec::new();
+    if let Some(inner) = rest.strip_prefix('{') {
+        rest = inner;
+        loop {
+            if let Some(after) = rest.strip_prefix('}') {
+                rest = after;
+                break;
+            }
+            let (key, after) = rest.split_once("=\"")?;
+            if key.is_empty() || !key.chars().all(name_ok) {
+                return None;
+            }
+            let mut value = String::new();
+            let mut chars = after.char_indices();
+            let end = loop {
+                match chars.next()? {
+                    (i, '"') => break i,
+                    (_, '\\') => match chars.next()?.1 {
+                        'n' => value.push('\n'),
+                        c @ ('"' | '\\') => value.push(c),
+                        _ => return None,
+                    },
+                    (_, c) => value.push(c),
+                }
+            };
+            labels.push((key.to_string(), value));
+            rest = &after[end + 1..];
+            rest = rest.strip_prefix(',').unwrap_or(rest);
+        }
+    }
+    let mut fields = rest.split_whitespace();
+    let value = fields.next()?.parse().ok()?;
+    if let Some(timestamp) = fields.next() {
+        timestamp.parse::<f64>().ok()?;
+    }
+    if fields.next().is_some() {
+        return None;
+    }
+    Some(Sample {
+        name: name.to_string(),
+        labels,
+        value,
+    })
+}
+
+#[test]
+fn the_scrape_parser_reads_samples_and_refuses_what_is_not_one() {
+    let text = "# HELP a_total Things.\n# TYPE a_total counter\na_total 3\n\
+                b{kind=\"x\\\"y\",le=\"+Inf\"} 1.5e3 1700000000\nc{} NaN\n# EOF\n";
+    let samples = parse_scrape(text);
+    assert_eq!(sample_names(&samples), ["a_total", "b", "c"]);
+    assert_eq!(value(&samples, "a_total", &[]), 3.0);
+    assert_eq!(
+        value(&samples, "b", &[("kind", "x\"y"), ("le", "+Inf")]),
+        1500.0
+    );
+    assert!(value(&samples, "c", &[]).is_nan());
+    for bad in [
+        "a_total",
+        "a_total three",
+        "1a 2",
+        "a{kind=x} 1",
+        "a{kind=\"x} 1",
+        "a 1 2 3",
+        "a-b 1",
+    ] {
+        assert!(parse_sample(bad).is_none(), "{bad:?} parsed");
+    }
 }
 
 #[test]
