@@ -90,6 +90,10 @@ struct Cli {
     /// sources built without stripping, so that perf can name the wasm functions).
     #[arg(long)]
     profile_plugin: Option<PathBuf>,
+    /// Time this plugin (a `.wasm` file, e.g. a build of changed sources) in the per-image
+    /// table instead of the embedded one; the native column still times the linked library.
+    #[arg(long)]
+    plugin: Option<PathBuf>,
     /// Where to write the report (default: `target/bench/report.md` of this build).
     #[arg(long)]
     report: Option<PathBuf>,
@@ -124,7 +128,7 @@ fn run(cli: &Cli, out: &mut Report) -> Result<()> {
         }
     };
     if !cli.no_per_image {
-        let r = per_image::report(out, &inputs, cli.runs);
+        let r = per_image::report(out, &inputs, cli.runs, cli.plugin.as_deref());
         attempt(out, "The per-image figures", r);
     }
     if !cli.no_fidelity {

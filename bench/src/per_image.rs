@@ -6,12 +6,30 @@ use crate::measure::{median, ms};
 use crate::report::{times, verdict, Report};
 use crate::tools;
 use anyhow::{Context, Result};
+use std::path::Path;
 
 const ARGS: [&str; 6] = ["--width", "256", "--height", "256", "--quality", "80"];
 
-pub fn report(out: &mut Report, inputs: &[Input], runs: usize) -> Result<()> {
+/// `plugin`: a `.wasm` file to time instead of the embedded plugin.
+pub fn report(
+    out: &mut Report,
+    inputs: &[Input],
+    runs: usize,
+    plugin: Option<&Path>,
+) -> Result<()> {
     let runtime = cdn_runtime::Runtime::new(cdn_runtime::Limits::default())?;
-    let plugin = runtime.load(cdn_plugin_bundle::THUMBNAIL)?;
+    let plugin = match plugin {
+        Some(path) => {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            out.para(&format!(
+                "The wasm column times `{}`, not the embedded plugin.",
+                path.display()
+            ));
+            runtime.load(&bytes)?
+        }
+        None => runtime.load(cdn_plugin_bundle::THUMBNAIL)?,
+    };
     let params = thumbnail::parse_args(ARGS).context("benchmark arguments")?;
     let vips = tools::on_path("vipsthumbnail");
     let magick = tools::imagemagick();

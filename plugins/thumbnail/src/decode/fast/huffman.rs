@@ -390,14 +390,14 @@ fn extend(v: i32, size: u32) -> i32 {
 /// the input when there is none).
 pub(crate) fn next_marker(data: &[u8], from: usize) -> usize {
     let mut i = from;
-    while i + 1 < data.len() {
-        if data[i] == 0xFF {
-            let m = data[i + 1];
-            if m != 0x00 && m != 0xFF && !(0xD0..=0xD7).contains(&m) {
-                return i;
-            }
+    // from one 0xFF to the next (memchr: many bytes per step), then look at the byte after it
+    while let Some(at) = data.get(i..).and_then(|rest| memchr::memchr(0xFF, rest)) {
+        let at = i + at;
+        match data.get(at + 1) {
+            Some(&m) if m != 0x00 && m != 0xFF && !(0xD0..=0xD7).contains(&m) => return at,
+            Some(_) => i = at + 1,
+            None => break,
         }
-        i += 1;
     }
     data.len()
 }

@@ -293,33 +293,44 @@ fn store(block: &mut Option<&mut [i16]>, slot: u8, value: i32) {
 /// IDCT.
 pub(super) fn finish(comps: &mut [Component]) {
     for c in comps {
-        // a missing refinement leaves the DC within [v, v + 2^al - 1]: take the middle
-        let dc_offset = ((1i32 << c.dc_al) - 1) as f32 / 2.0;
         let stride = c.stride();
         let (kh, kv, slots) = (c.kh, c.kv, c.slots);
+        // A missing refinement leaves the DC within [v, v + 2^al - 1]: take the middle. In
+        // halves of a quantisation step, so that it stays an integer: dc2 = 2 * dc.
+        let missing = (1i32 << c.dc_al) - 1;
+        let q0 = c.quant[0];
+        // each kept AC position: (its slot, natural index, dequantisation factor)
+        let kept: Vec<(usize, usize, i32)> = c
+            .slot_of
+            .iter()
+            .enumerate()
+            .skip(1)
+            .filter(|&(_, &slot)| slot != NO_SLOT)
+            .map(|(z, &slot)| (usize::from(slot), ZIGZAG[z], c.quant[ZIGZAG[z]]))
+            .collect();
         let mut coef = [0i32; 64];
-        for (i, block) in c.coefs.chunks_exact(slots).enumerate() {
-            let (bx, by) = (i % c.blocks_w, i / c.blocks_w);
-            let at = by * kv * stride + bx * kh;
-            let dc = (f32::from(block[0]) + dc_offset) * c.quant[0] as f32;
-            if slots == 1 {
-                if let Some(px) = c.plane.get_mut(at) {
-                    *px = (dc / 8.0 + 128.5).clamp(0.0, 255.0) as u8;
+        let row_len = slots * c.blocks_w;
+        for (by, row) in c.coefs.chunks_exact(row_len).enumerate() {
+            for (bx, block) in row.chunks_exact(slots).enumerate() {
+                let at = by * kv * stride + bx * kh;
+                let dc2 = (2 * i32::from(block[0]) + missing).wrapping_mul(q0);
+                if slots == 1 {
+                    // the block's mean: dc / 8 + 128, rounded
+                    if let Some(px) = c.plane.get_mut(at) {
+                        *px = (((dc2 + 8) >> 4) + 128).clamp(0, 255) as u8;
+                    }
+                    continue;
                 }
-                continue;
-            }
-            coef[0] = dc.round() as i32;
-            let mut dc_only = true;
-            for (z, &slot) in c.slot_of.iter().enumerate().skip(1) {
-                if slot != NO_SLOT {
-                    let n = ZIGZAG[z];
-                    let v = i32::from(block[usize::from(slot)]);
-                    coef[n] = v.wrapping_mul(c.quant[n]);
-                    dc_only &= v == 0;
+                coef[0] = (dc2 + 1) >> 1;
+                let mut any = 0;
+                for &(slot, n, q) in &kept {
+                    let v = i32::from(block[slot]);
+                    coef[n] = v.wrapping_mul(q);
+                    any |= v;
                 }
-            }
-            if let Some(out) = c.plane.get_mut(at..) {
-                idct::block(&coef, dc_only, kh, kv, out, stride);
+                if let Some(out) = c.plane.get_mut(at..) {
+                    idct::block(&coef, any == 0, kh, kv, out, stride);
+                }
             }
         }
     }
