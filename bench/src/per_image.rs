@@ -2,11 +2,15 @@
 //! wasmtime, the same library natively, and `vipsthumbnail` and ImageMagick when installed.
 
 use crate::inputs::Input;
-use crate::measure::{median, ms};
+use crate::measure::{median, median_of, ms};
 use crate::report::{times, verdict, Report};
 use crate::tools;
 use anyhow::{Context, Result};
 use std::path::Path;
+use std::time::Duration;
+
+/// Calls of each program per round (see the notes under the table).
+const PER_ROUND: usize = 3;
 
 const ARGS: [&str; 6] = ["--width", "256", "--height", "256", "--quality", "80"];
 
@@ -43,16 +47,29 @@ pub fn report(
             .with_context(|| format!("the wasm plugin on {}", input.label))?;
         thumbnail::make_thumbnail(&input.bytes, &params)
             .with_context(|| format!("the native thumbnail of {}", input.label))?;
-        let wasm = median(runs, || plugin.run(&ARGS, &input.bytes));
-        let native = median(runs, || thumbnail::make_thumbnail(&input.bytes, &params));
-        let vips_time = vips
-            .then(|| tools::vipsthumbnail(input, runs))
-            .transpose()?;
+        // Short rounds of (wasm, native, vipsthumbnail) one after another: this machine has
+        // spells, a second or so long, where everything runs up to a third slower, and a ratio
+        // of two figures taken in the same round is not thrown by them.
+        let (mut wasm, mut native, mut vips_times, mut ratios) = (vec![], vec![], vec![], vec![]);
+        for _ in 0..runs.max(1) {
+            let w = median(PER_ROUND, || plugin.run(&ARGS, &input.bytes));
+            native.push(median(PER_ROUND, || {
+                thumbnail::make_thumbnail(&input.bytes, &params)
+            }));
+            if vips {
+                let v = tools::vipsthumbnail(input, PER_ROUND, 1)?;
+                // speed relative to vipsthumbnail: > 1 means the plugin is faster
+                ratios.push(v.as_secs_f64() / w.as_secs_f64());
+                vips_times.push(v);
+            }
+            wasm.push(w);
+        }
+        let (wasm, native) = (median_duration(wasm), median_duration(native));
+        let vips_time = vips.then(|| median_duration(vips_times));
+        let vs_vips = vips.then(|| median_of(ratios));
         let magick_time = magick
             .map(|program| tools::imagemagick_thumbnail(program, input, runs))
             .transpose()?;
-        // Speed relative to vipsthumbnail: > 1 means the plugin is faster.
-        let vs_vips = vips_time.map(|v| v.as_secs_f64() / wasm.as_secs_f64());
         let target = input.target_vs_vips;
         if let Some(x) = vs_vips {
             out.outcome(
@@ -101,10 +118,14 @@ pub fn report(
         &rows,
     );
     let mut notes = format!(
-        "Medians of {runs} runs. vipsthumbnail runs with `VIPS_CONCURRENCY=1`, start-up excluded \
-         (a batch of {} copies in one process minus a batch of 1, medians of 3). ImageMagick (`{}`) runs with \
-         `-limit thread 1`, one process per image, so its start-up is included.",
-        runs.max(1) + 1,
+        "Each figure is the median of {runs} rounds. A round times the plugin (the median of \
+         {PER_ROUND} calls after one more), then the native library alike, then \
+         vipsthumbnail: a batch of {} copies in one process minus a batch of 1, so its start-up \
+         is excluded, with `VIPS_CONCURRENCY=1`. The speed against vipsthumbnail is the median \
+         of the rounds' ratios (both sides timed within a second of each other, as this \
+         machine has slower spells). ImageMagick (`{}`) runs with `-limit thread 1`, one \
+         process per image, so its start-up is included.",
+        PER_ROUND + 1,
         magick.unwrap_or("convert")
     );
     if magick.is_none() {
@@ -120,6 +141,12 @@ pub fn report(
         ));
     }
     Ok(())
+}
+
+/// The median of some durations (zero when there are none).
+fn median_duration(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    values.get(values.len() / 2).copied().unwrap_or_default()
 }
 
 /// The input's label without the dimensions: `12 MP JPEG`.

@@ -16,11 +16,11 @@ pub fn on_path(program: &str) -> bool {
 
 /// Time per image of `vipsthumbnail` (one thread), start-up excluded: the median time of a
 /// batch of `1 + runs` copies in one process minus that of a batch of 1, divided by `runs`.
-pub fn vipsthumbnail(input: &Input, runs: usize) -> Result<Duration> {
+pub fn vipsthumbnail(input: &Input, runs: usize, repeats: usize) -> Result<Duration> {
     let runs = runs.max(1);
     let copies = copies(input, "vips", 1 + runs)?;
     let batch = |files: &[PathBuf]| {
-        crate::measure::try_median(3, || {
+        crate::measure::try_median(repeats, || {
             let status = Command::new("vipsthumbnail")
                 // One thread, like one plugin call: the figure is per core.
                 .env("VIPS_CONCURRENCY", "1")

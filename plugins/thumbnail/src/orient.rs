@@ -88,7 +88,12 @@ impl Orientation {
                 };
                 let from = (sy * w + sx) * c;
                 let to = (y * out_w + x) * c;
-                pixels[to..to + c].copy_from_slice(&src.pixels[from..from + c]);
+                // a copy of a fixed size: one of `c` bytes is a host call per pixel in wasm
+                if c == 4 {
+                    pixels[to..to + 4].copy_from_slice(&src.pixels[from..from + 4]);
+                } else {
+                    pixels[to..to + 3].copy_from_slice(&src.pixels[from..from + 3]);
+                }
             }
         }
         Raster {

@@ -38,7 +38,7 @@ fn log2(k: usize) -> usize {
 /// Writes the k_h x k_v pixels of the block with dequantised coefficients `coef` (natural
 /// order, 8x8; only the top-left k_v x k_h are read) at `out[0]`, rows `stride` apart.
 /// `dc_only`: every AC coefficient is zero.
-#[inline]
+#[inline(always)]
 pub(crate) fn block(
     coef: &[i32; 64],
     dc_only: bool,
@@ -47,18 +47,30 @@ pub(crate) fn block(
     out: &mut [u8],
     stride: usize,
 ) {
-    if dc_only || (kh == 1 && kv == 1) {
-        let v = clamp(coef[0] as f32 / 8.0 + 128.0);
-        for y in 0..kv {
-            out[y * stride..y * stride + kh].fill(v);
-        }
-        return;
-    }
     match (kh, kv) {
-        (2, 2) => return block_2x2(coef, out, stride),
-        (4, 4) => return block_4x4(coef, out, stride),
-        _ => {}
+        (1, 1) => out[0] = clamp(coef[0] as f32 / 8.0 + 128.0),
+        _ if dc_only => {
+            let v = clamp(coef[0] as f32 / 8.0 + 128.0);
+            for y in 0..kv {
+                let row = &mut out[y * stride..];
+                // stores of a fixed size: a `fill` of kh bytes is a host call in wasm
+                match kh {
+                    1 => row[0] = v,
+                    2 => row[..2].copy_from_slice(&[v; 2]),
+                    4 => row[..4].copy_from_slice(&[v; 4]),
+                    _ => row[..8].copy_from_slice(&[v; 8]),
+                }
+            }
+        }
+        (2, 2) => block_2x2(coef, out, stride),
+        (4, 4) => block_4x4(coef, out, stride),
+        _ => block_any(coef, kh, kv, out, stride),
     }
+}
+
+/// Any other k_h x k_v, from the basis.
+#[inline(never)]
+fn block_any(coef: &[i32; 64], kh: usize, kv: usize, out: &mut [u8], stride: usize) {
     let (bh, bv) = (&basis()[log2(kh)], &basis()[log2(kv)]);
     // columns first: tmp[y][u] = sum_v a_kv(y, v) F(v, u)
     let mut tmp = [[0f32; 8]; 8];

@@ -370,12 +370,24 @@ fn baseline_scan(
                 let at = by * c.kv * stride + bx * c.kh;
                 idct::block(&coef, dc_only, c.kh, c.kv, &mut c.plane[at..], stride);
             }
-            for row in coef.chunks_exact_mut(8).take(c.kv) {
-                row[..c.kh].fill(0);
-            }
+            clear_corner(&mut coef, c.kh, c.kv);
             Ok(())
         },
     )
+}
+
+/// Zeroes the top-left `kv` x `kh` coefficients, with stores of a fixed size (no call to
+/// `memset`, which is a host call per block in wasm).
+#[inline(always)]
+fn clear_corner(coef: &mut [i32; 64], kh: usize, kv: usize) {
+    for row in coef.chunks_exact_mut(8).take(kv) {
+        match kh {
+            1 => row[0] = 0,
+            2 => row[..2].copy_from_slice(&[0; 2]),
+            4 => row[..4].copy_from_slice(&[0; 4]),
+            _ => row.copy_from_slice(&[0; 8]),
+        }
+    }
 }
 
 /// Decodes one block's coefficients: the DC, and the AC ones inside the component's kept
