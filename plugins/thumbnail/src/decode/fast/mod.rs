@@ -4,15 +4,14 @@
 //! top-left coefficients. Chroma is decoded at luma's resolution (a 4:2:0 chroma block gives
 //! twice the pixels of a luma block), so no upsampling blurs it. Progressive files are read
 //! when DC is all that is needed: the first DC scans are the whole answer, and reading stops
-//! there; at 1/4 and 1/2 progressive files whose AC scans in the kept corner are first scans
-//! (spectral selection, no successive-approximation refinement there) are read too, with every
-//! scan beyond the corner skipped unread (see [`progressive`]).
+//! there; at 1/4 and 1/2 the kept corner's coefficients are collected from the DC and AC
+//! scans, successive-approximation refinements included, with the scans that cannot matter
+//! skipped unread (see [`progressive`]).
 //!
 //! It reads baseline and extended Huffman JPEGs (8-bit, gray or YCbCr, any sampling whose
 //! ratios the scale can absorb, restart markers) and progressive ones as above.
 //! Anything else is [`Unsupported`], and the caller decodes with jpeg-decoder instead (CMYK,
-//! YCCK, RGB, 12-bit, arithmetic coding, progressive with AC refinement scans in the kept
-//! corner at 1/4 or 1/2, corrupt data...).
+//! YCCK, RGB, 12-bit, arithmetic coding, corrupt data...).
 
 mod huffman;
 mod idct;
@@ -36,8 +35,6 @@ pub(crate) enum Unsupported {
     Components,
     /// Sampling factors the scale cannot absorb.
     Layout,
-    /// Progressive, with AC refinement scans inside the coefficients the scale needs.
-    Progressive,
 }
 
 impl From<BitError> for Unsupported {
@@ -91,6 +88,10 @@ struct Component {
     coefs: Vec<i16>,
     /// Progressive files only: the successive-approximation bits the DC still lacks.
     dc_al: u8,
+    /// Progressive files whose AC refinement scans reach into this component's kept corner:
+    /// for every block, which zigzag positions are non-zero so far (bit z), corner or not, as
+    /// a refinement scan's parsing depends on it. Empty otherwise.
+    nonzero: Vec<u64>,
 }
 
 impl Component {
@@ -223,6 +224,7 @@ fn components(frame: &Frame, tables: &Tables, denom: usize) -> Result<Vec<Compon
                     Vec::new()
                 },
                 dc_al: 0,
+                nonzero: Vec::new(),
             })
         })
         .collect()

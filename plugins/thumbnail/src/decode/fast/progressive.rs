@@ -4,12 +4,14 @@
 //!   the first DC scan of each component is the whole answer: reading stops there, the AC scans
 //!   and any DC refinement after them are never touched (a missing refinement bit is taken as
 //!   the middle of the interval it leaves open, at most half a quantisation step of the DC).
-//! - Otherwise (1/4, 1/2) the coefficients of each block's kept corner are collected: DC scans,
-//!   and AC first scans whose band starts inside the corner (symbols past the corner skipped
-//!   undecoded); AC scans whose band starts past the corner are skipped unread. An AC
-//!   refinement scan inside the corner needs the whole band's history, so such files (libjpeg's
-//!   default script has them) are left to jpeg-decoder: the scan headers are checked before any
-//!   entropy-coded data is read, so nothing is decoded twice.
+//! - Otherwise (1/4, 1/2) the coefficients of each block's kept corner are collected from the
+//!   DC scans and the AC scans. Where no AC refinement scan (successive approximation, Ah > 0)
+//!   reaches into a component's corner, its AC first scans whose band starts inside the corner
+//!   are read (symbols past the corner skipped undecoded) and every other AC scan of it is
+//!   skipped unread. Where one does (libjpeg's default script has them), the refinement's
+//!   parsing depends on which coefficients of its band are already non-zero, corner or not:
+//!   every AC scan of that component is read, keeping a bit per position and block
+//!   ([`Component::nonzero`]) beside the corner's values.
 
 use super::huffman::{next_marker, BitReader, HuffmanTable, AC_EOB};
 use super::markers::{read_until_scan, Frame, Next, Scan, Tables};
@@ -29,8 +31,13 @@ pub(super) fn read_scans(
     comps: &mut [Component],
 ) -> Result<(), Unsupported> {
     let dc_only = comps.iter().all(|c| c.slots == 1);
-    if !dc_only && refines_kept_ac(input, data, frame, comps)? {
-        return Err(Unsupported::Progressive);
+    if !dc_only {
+        let refined = refined_corners(input, data, frame, comps)?;
+        for (c, refined) in comps.iter_mut().zip(refined) {
+            if refined {
+                c.nonzero = vec![0; c.blocks_w * c.blocks_h];
+            }
+        }
     }
     let mut dc_seen = vec![false; comps.len()];
     loop {
@@ -47,20 +54,17 @@ pub(super) fn read_scans(
             }
             end
         } else if let [(ci, _, ta)] = scan.components[..] {
-            if usize::from(scan.ss) > comps[ci].last_kept || dc_only {
-                next_marker(input, data) // a band past the kept corner: unread
-            } else if scan.ah > 0 {
-                return Err(Unsupported::Progressive); // found by refines_kept_ac already
+            let c = comps.get_mut(ci).ok_or(Unsupported::Corrupt)?;
+            let history = !c.nonzero.is_empty();
+            // Nothing in a scan can matter when DC is all that is needed, nor, for a component
+            // without refinements into its corner, in a band past the corner or in a
+            // refinement (those are past the corner: checked beforehand): unread.
+            let past = usize::from(scan.ss) > c.last_kept || scan.ah > 0;
+            if dc_only || (!history && past) {
+                next_marker(input, data)
             } else {
                 let table = tables.ac[ta].as_ref().ok_or(Unsupported::Corrupt)?;
-                ac_first_scan(
-                    input,
-                    data,
-                    &scan,
-                    tables.restart_interval,
-                    table,
-                    &mut comps[ci],
-                )?
+                ac_scan(input, data, &scan, tables.restart_interval, table, c)?
             }
         } else {
             return Err(Unsupported::Corrupt); // an AC scan codes one component
@@ -78,14 +82,15 @@ pub(super) fn read_scans(
     }
 }
 
-/// Whether any AC refinement scan (successive approximation, Ah > 0) of the file touches a
-/// coefficient the scale keeps. Reads only the marker segments between scans.
-fn refines_kept_ac(
+/// For each component, whether an AC refinement scan (successive approximation, Ah > 0) of
+/// the file reaches into its kept corner. Reads only the marker segments between scans.
+fn refined_corners(
     input: &[u8],
     first_data: usize,
     frame: &Frame,
     comps: &[Component],
-) -> Result<bool, Unsupported> {
+) -> Result<Vec<bool>, Unsupported> {
+    let mut refined = vec![false; comps.len()];
     let mut headers = Tables {
         frame: Some(frame.clone()),
         ..Tables::default()
@@ -94,17 +99,16 @@ fn refines_kept_ac(
     loop {
         match read_until_scan(input, pos, &mut headers)? {
             Next::Scan(scan, data) => {
-                let kept = |&(ci, _, _): &(usize, usize, usize)| {
-                    comps
-                        .get(ci)
-                        .is_some_and(|c| usize::from(scan.ss) <= c.last_kept)
-                };
-                if scan.ss > 0 && scan.ah > 0 && scan.components.iter().any(kept) {
-                    return Ok(true);
+                if scan.ss > 0 && scan.ah > 0 {
+                    for &(ci, _, _) in &scan.components {
+                        if let (Some(c), Some(r)) = (comps.get(ci), refined.get_mut(ci)) {
+                            *r |= usize::from(scan.ss) <= c.last_kept;
+                        }
+                    }
                 }
                 pos = next_marker(input, data);
             }
-            Next::End => return Ok(false),
+            Next::End => return Ok(refined),
         }
     }
 }
@@ -154,10 +158,11 @@ fn dc_scan(
     )
 }
 
-/// Reads one AC first scan (one component, band `ss..=se`, values shifted by `al`), storing
-/// the coefficients in the kept corner and skipping the others undecoded; returns where the
-/// next marker is.
-fn ac_first_scan(
+/// Reads one AC scan of one component (band `ss..=se`, values shifted by `al`): a first scan
+/// (storing the coefficients in the kept corner; past it, symbols skipped undecoded, or, when
+/// the component keeps [`Component::nonzero`], decoded to mark where they are) or a
+/// refinement (only for such a component). Returns where the next marker is.
+fn ac_scan(
     input: &[u8],
     data: usize,
     scan: &Scan,
@@ -169,6 +174,7 @@ fn ac_first_scan(
     if ss > se || se > 63 {
         return Err(Unsupported::Corrupt);
     }
+    let history = !c.nonzero.is_empty();
     let mut reader = BitReader::new(input, data);
     let mut left = restart_interval;
     let mut eobrun = 0u32;
@@ -182,28 +188,227 @@ fn ac_first_scan(
                 }
                 left -= 1;
             }
+            let index = by * c.blocks_w + bx;
+            let at = index * c.slots;
+            let block = c.coefs.get_mut(at..at + c.slots);
+            if scan.ah > 0 {
+                let mut none = 0;
+                let nonzero = c.nonzero.get_mut(index).unwrap_or(&mut none);
+                let band = Band {
+                    ss,
+                    se,
+                    al: scan.al,
+                    last_kept: c.last_kept,
+                };
+                refine_block(
+                    &mut reader,
+                    table,
+                    band,
+                    &c.slot_of,
+                    block,
+                    nonzero,
+                    &mut eobrun,
+                )?;
+                continue;
+            }
             if eobrun > 0 {
                 eobrun -= 1;
                 continue;
             }
-            let at = (by * c.blocks_w + bx) * c.slots;
-            let block = c.coefs.get_mut(at..at + c.slots);
-            eobrun = ac_first_block(
-                &mut reader,
-                table,
-                ss,
-                se,
-                scan.al,
-                c.last_kept,
-                &c.slot_of,
-                block,
-            )?;
+            eobrun = if history {
+                let mut none = 0;
+                let nonzero = c.nonzero.get_mut(index).unwrap_or(&mut none);
+                let band = Band {
+                    ss,
+                    se,
+                    al: scan.al,
+                    last_kept: c.last_kept,
+                };
+                ac_first_block_marking(&mut reader, table, band, &c.slot_of, block, nonzero)?
+            } else {
+                ac_first_block(
+                    &mut reader,
+                    table,
+                    ss,
+                    se,
+                    scan.al,
+                    c.last_kept,
+                    &c.slot_of,
+                    block,
+                )?
+            };
         }
         if reader.overrun() {
             return Err(Unsupported::Truncated);
         }
     }
     Ok(reader.end_of_scan())
+}
+
+/// An AC scan's spectral band and successive-approximation shift, and the last zigzag
+/// position of the component's kept corner.
+#[derive(Clone, Copy)]
+struct Band {
+    ss: usize,
+    se: usize,
+    al: u8,
+    last_kept: usize,
+}
+
+/// One block of an AC first scan of a component that keeps [`Component::nonzero`]: every
+/// symbol decoded, its position marked, its value stored when it is in the kept corner.
+/// Returns the end-of-band run that follows it (blocks to skip).
+fn ac_first_block_marking(
+    r: &mut BitReader<'_>,
+    table: &HuffmanTable,
+    band: Band,
+    slot_of: &[u8; 64],
+    mut block: Option<&mut [i16]>,
+    nonzero: &mut u64,
+) -> Result<u32, Unsupported> {
+    let mut k = band.ss;
+    while k <= band.se {
+        let (run, value) = match r.ac_fast(table) {
+            Some((AC_EOB, _)) => return Ok(0),
+            Some(symbol) => symbol,
+            None => {
+                let rs = r.symbol(table)?;
+                let (run, size) = (u32::from(rs >> 4), rs & 15);
+                if size == 0 && run < 15 {
+                    return Ok(eob_run(r, run));
+                }
+                (run as usize, r.receive_extend(size)) // ZRL: 15 zeros, then a zero
+            }
+        };
+        k += run;
+        if k > band.se {
+            return Err(Unsupported::Corrupt);
+        }
+        if value != 0 {
+            *nonzero |= 1 << k;
+            store(&mut block, slot_of[k], value << band.al);
+        }
+        k += 1;
+    }
+    Ok(0)
+}
+
+/// One block of an AC refinement scan (libjpeg's `decode_mcu_AC_refine`, on the kept corner's
+/// values and the block's non-zero bits): a correction bit for every coefficient of the band
+/// that is already non-zero, and new coefficients of +-2^al where the symbols say. `eobrun`:
+/// the blocks left in an end-of-band run (this one included when it is not 0).
+fn refine_block(
+    r: &mut BitReader<'_>,
+    table: &HuffmanTable,
+    band: Band,
+    slot_of: &[u8; 64],
+    mut block: Option<&mut [i16]>,
+    nonzero: &mut u64,
+    eobrun: &mut u32,
+) -> Result<(), Unsupported> {
+    let p1 = 1i32 << band.al;
+    let mut k = band.ss;
+    if *eobrun == 0 {
+        while k <= band.se {
+            let rs = r.symbol(table)?;
+            let (run, size) = (u32::from(rs >> 4), rs & 15);
+            let new_value = match size {
+                0 if run < 15 => {
+                    *eobrun = (1 << run) + r.bits(run);
+                    break; // the rest of the band as in an end-of-band run
+                }
+                0 => 0, // ZRL: past 16 zeros
+                1 => {
+                    if r.bits(1) == 1 {
+                        p1
+                    } else {
+                        -p1
+                    }
+                }
+                _ => return Err(Unsupported::Corrupt),
+            };
+            // the zero `run` zeros on, past non-zero coefficients (their correction bits)
+            let mut zeros = !*nonzero & positions(k, band.se);
+            for _ in 0..run {
+                zeros &= zeros.wrapping_sub(1);
+            }
+            if zeros == 0 {
+                if new_value != 0 {
+                    return Err(Unsupported::Corrupt);
+                }
+                // a ZRL running off the band (libjpeg lets it): corrections to its end
+                k = band.se + 1;
+                break;
+            }
+            let target = zeros.trailing_zeros() as usize;
+            let passed = *nonzero & positions(k, target) & !(1 << target);
+            correct(r, &mut block, slot_of, band.last_kept, p1, passed);
+            if new_value != 0 {
+                *nonzero |= 1 << target;
+                store(&mut block, slot_of[target], new_value);
+            }
+            k = target + 1;
+        }
+    }
+    if *eobrun > 0 {
+        correct(
+            r,
+            &mut block,
+            slot_of,
+            band.last_kept,
+            p1,
+            *nonzero & positions(k, band.se),
+        );
+        *eobrun -= 1;
+    }
+    Ok(())
+}
+
+/// The zigzag positions `from..=to` as bits (none when `from > to`).
+#[inline(always)]
+fn positions(from: usize, to: usize) -> u64 {
+    if from > to || to > 63 {
+        return 0;
+    }
+    (u64::MAX >> (63 - to)) & (u64::MAX << from)
+}
+
+/// Reads the correction bits of the non-zero coefficients at the positions `set`, in zigzag
+/// order: a 1 adds 2^al to the magnitude of a kept one (once). Positions past the corner
+/// (`last_kept`) have no value to correct, so their bits are skipped together.
+#[inline(always)]
+fn correct(
+    r: &mut BitReader<'_>,
+    block: &mut Option<&mut [i16]>,
+    slot_of: &[u8; 64],
+    last_kept: usize,
+    p1: i32,
+    set: u64,
+) {
+    // the corner's positions (up to `last_kept`) are the lowest, so their bits come first
+    let mut corner = set & positions(0, last_kept);
+    while corner != 0 {
+        let k = corner.trailing_zeros() as usize;
+        corner &= corner - 1;
+        if r.bits(1) == 1 && slot_of[k] != NO_SLOT {
+            if let Some(v) = block
+                .as_deref_mut()
+                .and_then(|b| b.get_mut(usize::from(slot_of[k])))
+            {
+                let x = i32::from(*v);
+                if x & p1 == 0 {
+                    *v = (if x >= 0 { x + p1 } else { x - p1 }) as i16;
+                }
+            }
+        }
+    }
+    let rest = set & !positions(0, last_kept);
+    let mut skip = rest.count_ones();
+    while skip > 0 {
+        let n = skip.min(16);
+        r.skip(n);
+        skip -= n;
+    }
 }
 
 /// One block of an AC first scan; returns the end-of-band run that follows it (blocks to skip).
