@@ -1,6 +1,6 @@
-//! The benchmark corpus, generated in the run: a 12 MP JPEG (baseline and progressive), a 2 MP
-//! JPEG and a 2 MP PNG of photographic content (deterministic), also written to files for
-//! external tools.
+//! The benchmark corpus, generated in the run: a 12 MP JPEG (baseline and progressive, and
+//! progressive as libjpeg writes it when `vips` is installed), a 2 MP JPEG and a 2 MP PNG of
+//! photographic content (deterministic), also written to files for external tools.
 
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -34,7 +34,7 @@ pub fn make(dir: &Path) -> Result<Vec<Input>> {
         ("2 MP JPEG (1732x1155)", "small.jpg", jpeg(&small)?, 1.0),
         ("2 MP PNG (1732x1155)", "small.png", png, 1.0),
     ];
-    items
+    let mut inputs = items
         .into_iter()
         .map(|(label, name, bytes, target_vs_vips)| {
             let path = dir.join(name);
@@ -46,5 +46,35 @@ pub fn make(dir: &Path) -> Result<Vec<Input>> {
                 target_vs_vips,
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    if let Some(input) = libjpeg_progressive(dir, &inputs[0])? {
+        inputs.insert(2, input);
+    }
+    Ok(inputs)
+}
+
+/// The 12 MP photo again as libjpeg writes a progressive JPEG by default (successive
+/// approximation: the DC in two steps, AC refinement scans), which is how most progressive
+/// files on the web are made, unlike jpeg-encoder's spectral selection alone above. Made by
+/// `vips copy` (libvips over libjpeg) when it is installed, else left out.
+fn libjpeg_progressive(dir: &Path, baseline: &Input) -> Result<Option<Input>> {
+    if !crate::tools::on_path("vips") {
+        return Ok(None);
+    }
+    let path = dir.join("big-libjpeg-progressive.jpg");
+    let status = std::process::Command::new("vips")
+        .arg("copy")
+        .arg(&baseline.path)
+        .arg(format!("{}[interlace,Q=90]", path.display()))
+        .stdin(std::process::Stdio::null())
+        .status()
+        .context("running vips copy")?;
+    anyhow::ensure!(status.success(), "vips copy failed: {status}");
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(Some(Input {
+        label: "12 MP progressive JPEG, libjpeg's script (4000x3000)".into(),
+        bytes,
+        path,
+        target_vs_vips: 1.0,
+    }))
 }
