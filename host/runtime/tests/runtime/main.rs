@@ -5,4 +5,5 @@ mod cache;
 mod cache_safety;
 mod golden_wasm;
 mod hostile;
+mod same_as_native;
 mod tiny;
