@@ -175,6 +175,12 @@ fn ac_scan(
         return Err(Unsupported::Corrupt);
     }
     let history = !c.nonzero.is_empty();
+    let band = Band {
+        ss,
+        se,
+        al: scan.al,
+        last_kept: c.last_kept,
+    };
     let mut reader = BitReader::new(input, data);
     let mut left = restart_interval;
     let mut eobrun = 0u32;
@@ -194,12 +200,6 @@ fn ac_scan(
             if scan.ah > 0 {
                 let mut none = 0;
                 let nonzero = c.nonzero.get_mut(index).unwrap_or(&mut none);
-                let band = Band {
-                    ss,
-                    se,
-                    al: scan.al,
-                    last_kept: c.last_kept,
-                };
                 refine_block(
                     &mut reader,
                     table,
@@ -218,24 +218,9 @@ fn ac_scan(
             eobrun = if history {
                 let mut none = 0;
                 let nonzero = c.nonzero.get_mut(index).unwrap_or(&mut none);
-                let band = Band {
-                    ss,
-                    se,
-                    al: scan.al,
-                    last_kept: c.last_kept,
-                };
                 ac_first_block_marking(&mut reader, table, band, &c.slot_of, block, nonzero)?
             } else {
-                ac_first_block(
-                    &mut reader,
-                    table,
-                    ss,
-                    se,
-                    scan.al,
-                    c.last_kept,
-                    &c.slot_of,
-                    block,
-                )?
+                ac_first_block(&mut reader, table, band, &c.slot_of, block)?
             };
         }
         if reader.overrun() {
@@ -413,17 +398,19 @@ fn correct(
 
 /// One block of an AC first scan; returns the end-of-band run that follows it (blocks to skip).
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 fn ac_first_block(
     r: &mut BitReader<'_>,
     table: &HuffmanTable,
-    ss: usize,
-    se: usize,
-    al: u8,
-    last_kept: usize,
+    band: Band,
     slot_of: &[u8; 64],
     mut block: Option<&mut [i16]>,
 ) -> Result<u32, Unsupported> {
+    let Band {
+        ss,
+        se,
+        al,
+        last_kept,
+    } = band;
     let mut k = ss;
     // inside the kept corner: decode and store
     while k <= se.min(last_kept) {
