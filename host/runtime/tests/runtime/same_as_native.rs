@@ -2,7 +2,8 @@
 //! byte, through every path of the focused JPEG decoder: DC only (1/8), the 2x2 and 4x4
 //! reduced IDCTs (1/4, 1/2), 4:4:4 and 4:2:0, baseline and progressive (spectral selection,
 //! and libjpeg's successive approximation with restart markers). The wasm build has code of
-//! its own (the 4x4 IDCT in simd128), which the plugin's unit tests, run natively, never run.
+//! its own (the 4x4 IDCT and the YCbCr to RGB conversion in simd128), which the plugin's unit
+//! tests, run natively, never run.
 
 use cdn_runtime::{Limits, Runtime};
 use cdn_samples::{jpeg, photo, JpegOptions};

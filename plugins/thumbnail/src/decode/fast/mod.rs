@@ -13,6 +13,7 @@
 //! Anything else is [`Unsupported`], and the caller decodes with jpeg-decoder instead (CMYK,
 //! YCCK, RGB, 12-bit, arithmetic coding, corrupt data...).
 
+mod color;
 mod huffman;
 mod idct;
 mod markers;
@@ -488,9 +489,7 @@ fn to_rgb(frame: &Frame, comps: &[Component], denom: usize) -> Scaled {
             let ys = &comps[0].plane[y * sy..y * sy + w];
             let cbs = &comps[1].plane[y * scb..y * scb + w];
             let crs = &comps[2].plane[y * scr..y * scr + w];
-            for (((px, &yv), &cb), &cr) in out.chunks_exact_mut(3).zip(ys).zip(cbs).zip(crs) {
-                px.copy_from_slice(&ycc_to_rgb(yv, cb, cr));
-            }
+            color::row_to_rgb(out, ys, cbs, crs);
         }
     }
     Scaled {
@@ -498,16 +497,4 @@ fn to_rgb(frame: &Frame, comps: &[Component], denom: usize) -> Scaled {
         height: h as u32,
         pixels,
     }
-}
-
-/// Fixed point (16 fractional bits), rounded.
-#[inline(always)]
-fn ycc_to_rgb(y: u8, cb: u8, cr: u8) -> [u8; 3] {
-    let y = (i32::from(y) << 16) + (1 << 15);
-    let (cb, cr) = (i32::from(cb) - 128, i32::from(cr) - 128);
-    let r = y + 91_881 * cr;
-    let g = y - 22_554 * cb - 46_802 * cr;
-    let b = y + 116_130 * cb;
-    let c = |v: i32| (v >> 16).clamp(0, 255) as u8;
-    [c(r), c(g), c(b)]
 }
