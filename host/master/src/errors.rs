@@ -28,6 +28,8 @@ pub enum MasterError {
     Plugin { name: String, why: String },
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error("cannot start the writer threads: {0}")]
+    Writers(#[source] std::io::Error),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -37,7 +39,7 @@ pub enum MasterError {
 }
 
 /// A refused or failed request: an error kind from [`cdn_proto::kind`] and a message.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct OpError {
     pub kind: &'static str,
     pub message: String,

@@ -10,21 +10,40 @@
 //!
 //! A caller that makes several writes for one answer (a `lease` of many tasks) runs them in
 //! [`GroupCommit::deferring`]: inside it a write does not commit or wait, and the scope returns
-//! once one commit holds them all.
+//! once one commit holds them all. A thread may hold scopes of two group commits at once (the
+//! master's writers: the registry's around the blob pack's, so that the pack commits first).
 
 use rusqlite::Connection;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
+/// Scopes of different group commits a thread may hold open at once.
+const SCOPES: usize = 2;
+
 thread_local! {
-    /// Inside [`GroupCommit::deferring`] on this thread: which group commit the scope is of
-    /// (its address: writes on another, such as the blob pack's, commit as usual), and the first
-    /// and last batch that hold the scope's writes (`(0, 0)` before its first write).
-    static DEFERRED: Cell<Option<Scope>> = const { Cell::new(None) };
+    /// The [`GroupCommit::deferring`] scopes open on this thread: which group commit each is of
+    /// (its address: writes on a group commit without a scope here commit as usual), and the
+    /// first and last batch that hold the scope's writes (`(0, 0)` before its first write).
+    static DEFERRED: Cell<[Option<Scope>; SCOPES]> = const { Cell::new([None; SCOPES]) };
 }
 
-#[derive(Clone, Copy)]
+/// This thread's open scope of the group commit `owner`, and its slot.
+fn open_scope(owner: usize) -> Option<(usize, Scope)> {
+    DEFERRED
+        .get()
+        .into_iter()
+        .enumerate()
+        .find_map(|(slot, scope)| scope.filter(|s| s.owner == owner).map(|s| (slot, s)))
+}
+
+fn set_scope(slot: usize, scope: Option<Scope>) {
+    let mut scopes = DEFERRED.get();
+    scopes[slot] = scope;
+    DEFERRED.set(scopes);
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Scope {
     owner: usize,
     first: u64,
@@ -132,14 +151,17 @@ impl GroupCommit {
             w.in_batch += 1;
         }
         let mine = w.batch;
-        if let Some(scope) = DEFERRED.get().filter(|s| s.owner == self.key()) {
+        if let Some((slot, scope)) = open_scope(self.key()) {
             // Inside `deferring`: the scope's end commits (or waits for) this batch.
             let first = if scope.first == 0 { mine } else { scope.first };
-            DEFERRED.set(Some(Scope {
-                first,
-                last: mine,
-                ..scope
-            }));
+            set_scope(
+                slot,
+                Some(Scope {
+                    first,
+                    last: mine,
+                    ..scope
+                }),
+            );
             if w.in_batch >= MAX_BATCH {
                 commit(&mut w);
                 self.committed.notify_all();
@@ -157,21 +179,30 @@ impl GroupCommit {
     /// Runs `f`, whose writes (on this thread) join the open transaction without committing
     /// each, and returns once they are committed: one commit for all, shared with whoever else
     /// wrote meanwhile. When that commit fails, so does this (whatever `f` returned): none of
-    /// its writes is durable. Scopes do not nest (an inner one is just part of the outer).
+    /// its writes is durable. Scopes of one group commit do not nest (an inner one is just part
+    /// of the outer); one of another group commit may be open inside, and ends first.
     pub fn deferring<T, E: From<CommitError>>(
         &self,
         f: impl FnOnce() -> Result<T, E>,
     ) -> Result<T, E> {
-        if DEFERRED.get().is_some() {
+        if open_scope(self.key()).is_some() {
             return f();
         }
-        DEFERRED.set(Some(Scope {
-            owner: self.key(),
-            first: 0,
-            last: 0,
-        }));
+        let Some(slot) = DEFERRED.get().iter().position(Option::is_none) else {
+            // Scopes of too many other group commits are open: each write commits as it goes.
+            return f();
+        };
+        set_scope(
+            slot,
+            Some(Scope {
+                owner: self.key(),
+                first: 0,
+                last: 0,
+            }),
+        );
         let result = f();
-        let scope = DEFERRED.take();
+        let scope = DEFERRED.get()[slot];
+        set_scope(slot, None);
         let Some(Scope { first, last, .. }) = scope.filter(|s| s.first != 0) else {
             return result;
         };
@@ -330,5 +361,33 @@ mod tests {
         assert_eq!(count(&a_path), 1);
         assert_eq!(a.stats().commits, 1);
         assert_eq!(b.stats().commits, 1);
+    }
+
+    /// Scopes of two group commits, one inside the other: each holds back its own writes, the
+    /// inner one's are committed when it ends (before the outer's), and an inner scope of the
+    /// outer's own group commit is part of the outer.
+    #[test]
+    fn scopes_of_two_group_commits_nest_and_the_inner_commits_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a_path, b_path) = (dir.path().join("a.db"), dir.path().join("b.db"));
+        let (a, b) = (open(&a_path), open(&b_path));
+        a.deferring(|| {
+            b.deferring(|| {
+                for _ in 0..3 {
+                    b.write(insert)?;
+                    a.write(insert)?;
+                }
+                a.deferring(|| a.write(insert))?;
+                assert_eq!(count(&b_path), 0, "b's writes wait for its scope");
+                Ok::<_, CommitError>(())
+            })?;
+            assert_eq!(count(&b_path), 3, "the inner scope committed as it ended");
+            assert_eq!(count(&a_path), 0, "a's writes wait for the outer scope");
+            Ok::<_, CommitError>(())
+        })
+        .unwrap();
+        assert_eq!(count(&a_path), 4);
+        assert_eq!((a.stats().commits, b.stats().commits), (1, 1));
+        assert_eq!(DEFERRED.get(), [None; SCOPES], "no scope is left open");
     }
 }

@@ -17,6 +17,7 @@ use crate::ops::respond;
 use crate::registry::{Lease, ThumbInfo};
 use crate::state::{blocking, now_ms, State};
 use crate::views::params_of;
+use crate::writers::writing;
 use cdn_proto::{
     kind, CompleteResponse, ExtendResponse, FailResponse, LeaseGrant, LeaseResponse,
     MAX_LEASE_BATCH, MAX_LEASE_WAIT_MS,
@@ -112,7 +113,8 @@ async fn release_undelivered(state: &Arc<State>, grant: LeaseGrant) {
 /// cap), with their source bytes, all in one commit. An image whose source or params cannot be
 /// read is failed (not retryable) and the next one tried.
 async fn try_lease(state: &Arc<State>, worker: String, max: u32) -> Result<Granted, OpError> {
-    blocking(state, move |s| {
+    let no_blobs = |_: &State| Ok(());
+    let rows = move |s: &State, ()| {
         let held = s.registry.leases_held(&worker)?;
         let room = u64::from(s.config.max_leases_per_worker).saturating_sub(held);
         let want = room.min(u64::from(max));
@@ -143,8 +145,8 @@ async fn try_lease(state: &Arc<State>, worker: String, max: u32) -> Result<Grant
             Ok(())
         })?;
         Ok(granted)
-    })
-    .await
+    };
+    writing(state, no_blobs, rows, |_, granted| Ok(granted)).await
 }
 
 /// The grant of `lease` and its source bytes, read without hashing them again: the worker
@@ -184,11 +186,16 @@ pub(crate) async fn extend(
     token: u64,
 ) -> Result<Frame, OpError> {
     let worker = worker.to_string();
-    let deadline_ms = blocking(state, move |s| {
-        check_current(s, &worker, &image_id, token)?;
-        Ok(s.registry
-            .extend(&image_id, token, s.lease_ttl_ms(), now_ms())?)
-    })
+    let deadline_ms = writing(
+        state,
+        |_| Ok(()),
+        move |s, ()| {
+            check_current(s, &worker, &image_id, token)?;
+            Ok(s.registry
+                .extend(&image_id, token, s.lease_ttl_ms(), now_ms())?)
+        },
+        |_, deadline_ms| Ok(deadline_ms),
+    )
     .await?;
     state.metrics.lease_extended();
     respond(
@@ -214,21 +221,30 @@ pub(crate) async fn complete(
     }
     let worker = worker.to_string();
     let id = image_id.clone();
-    blocking(state, move |s| {
-        check_current(s, &worker, &image_id, token)?;
-        let blob = s.blobs.put(&thumb.bytes)?;
-        let info = ThumbInfo {
-            blob,
-            size: thumb.bytes.len() as u64,
-            width: thumb.width,
-            height: thumb.height,
-            format: thumb.format,
-        };
-        s.registry
-            .complete(&image_id, token, &info, &worker, now_ms())?;
-        s.metrics.completed(&s.registry, &image_id, token);
-        Ok(())
-    })
+    writing(
+        state,
+        move |s| {
+            check_current(s, &worker, &image_id, token)?;
+            let blob = s.blobs.put(&thumb.bytes)?;
+            let info = ThumbInfo {
+                blob,
+                size: thumb.bytes.len() as u64,
+                width: thumb.width,
+                height: thumb.height,
+                format: thumb.format,
+            };
+            Ok((worker, image_id, info))
+        },
+        move |s, (worker, image_id, info)| {
+            s.registry
+                .complete(&image_id, token, &info, &worker, now_ms())?;
+            Ok(image_id)
+        },
+        move |s, image_id| {
+            s.metrics.completed(&s.registry, &image_id, token);
+            Ok(())
+        },
+    )
     .await?;
     tracing::info!(image = %id, token, "done");
     // A worker at its lease cap may be waiting for one of its leases to end.
@@ -249,20 +265,25 @@ pub(crate) async fn fail(
 ) -> Result<Frame, OpError> {
     let worker = worker.to_string();
     let id = image_id.clone();
-    let new_status = blocking(state, move |s| {
-        check_current(s, &worker, &image_id, token)?;
-        s.metrics.failed(&error_kind, token);
-        Ok(s.registry.fail(
-            &image_id,
-            token,
-            &error_kind,
-            &message,
-            retryable,
-            attempted,
-            s.config.max_attempts,
-            now_ms(),
-        )?)
-    })
+    let new_status = writing(
+        state,
+        |_| Ok(()),
+        move |s, ()| {
+            check_current(s, &worker, &image_id, token)?;
+            s.metrics.failed(&error_kind, token);
+            Ok(s.registry.fail(
+                &image_id,
+                token,
+                &error_kind,
+                &message,
+                retryable,
+                attempted,
+                s.config.max_attempts,
+                now_ms(),
+            )?)
+        },
+        |_, status| Ok(status),
+    )
     .await?;
     tracing::info!(image = %id, token, status = %new_status, "failure reported");
     state.poke();

@@ -13,6 +13,8 @@
 //!   `cdn-transport` (QUIC, mutual TLS); [`handler`] authorises each request by the role in the
 //!   peer's certificate and dispatches it to [`ops`] (client requests) or [`leasing`] (worker
 //!   requests: long-poll leases, extend, complete, fail, and the expiry of overdue leases).
+//!   The write requests' storage work runs in batches on a few writer threads ([`writers`]):
+//!   one commit per store for whatever arrived together, each answer after its commit.
 //!
 //! No wasmtime: the master never runs a plugin, it only stores and names them.
 
@@ -31,6 +33,7 @@ mod server;
 mod state;
 mod views;
 mod workers;
+mod writers;
 
 pub use blobs::{BlobError, BlobSpec, BlobStore, S3Settings};
 /// The transport's per-peer caps, as [`MasterConfig::server_limits`] takes them.

@@ -7,6 +7,7 @@ use crate::ids::validate_id;
 use crate::registry::Registered;
 use crate::state::{blocking, now_ms, State};
 use crate::views::located;
+use crate::writers::writing;
 use cdn_common::{ContentHash, WASM_MAGIC};
 use cdn_proto::{
     kind, to_header, ListResponse, NotRetried, Params, PluginFetchResponse, PluginInfo,
@@ -46,7 +47,8 @@ fn check_id(id: &str) -> Result<(), OpError> {
 }
 
 /// Stores the bytes (fsynced) before the registry row (committed with synchronous=FULL), and
-/// answers only after both: an acknowledged registration survives a crash.
+/// answers only after both: an acknowledged registration survives a crash. Runs on the
+/// master's writers ([`writing`]), so registrations arriving together share the commits.
 pub(crate) async fn register(
     state: &Arc<State>,
     id: String,
@@ -61,72 +63,80 @@ pub(crate) async fn register(
     check_body(state, "image", &body)?;
     let params_json = serde_json::to_string(&params)
         .map_err(|e| OpError::internal(format!("encoding params: {e}")))?;
-    let (outcome, view) = blocking(state, move |s| {
-        let plugin_hash = s.registry.plugin(&plugin)?.ok_or_else(|| {
-            OpError::new(
-                kind::UNKNOWN_PLUGIN,
-                format!("no plugin named {plugin:?} (see plugin_list)"),
-            )
-        })?;
-        // A taken id is decided by the registry without writing its bytes again; a new one has
-        // its bytes made durable first (the put hashes them: no second pass over the bytes).
-        let source = if s.registry.get(&id)?.is_none() {
-            s.blobs.put(&body)?
-        } else {
-            ContentHash::of(&body)
-        };
-        let outcome = s.registry.register(
-            &id,
-            &source,
-            body.len() as u64,
-            &params_json,
-            &plugin,
-            &plugin_hash,
-            now_ms(),
-        )?;
-        let status = match outcome {
-            Registered::New => RegisterStatus::New,
-            Registered::AlreadyRegistered => {
-                // The row is there; make sure its bytes are too (a blob lost to a crash or by
-                // hand is put back from the bytes just sent, which hash the same).
-                if !s.blobs.contains(&source)? {
-                    tracing::warn!(image = %id, blob = %source, "source blob missing: stored again");
-                    s.blobs.put(&body)?;
+    let view_id = id.clone();
+    let (outcome, view) = writing(
+        state,
+        move |s| {
+            let plugin_hash = s.registry.plugin(&plugin)?.ok_or_else(|| {
+                OpError::new(
+                    kind::UNKNOWN_PLUGIN,
+                    format!("no plugin named {plugin:?} (see plugin_list)"),
+                )
+            })?;
+            // A taken id is decided by the registry without writing its bytes again; a new
+            // one has its bytes made durable first (the put hashes them: no second pass).
+            let source = if s.registry.get(&id)?.is_none() {
+                s.blobs.put(&body)?
+            } else {
+                ContentHash::of(&body)
+            };
+            Ok((id, plugin, plugin_hash, source, body))
+        },
+        move |s, (id, plugin, plugin_hash, source, body)| {
+            let outcome = s.registry.register(
+                &id,
+                &source,
+                body.len() as u64,
+                &params_json,
+                &plugin,
+                &plugin_hash,
+                now_ms(),
+            )?;
+            match outcome {
+                Registered::New => Ok(RegisterStatus::New),
+                Registered::AlreadyRegistered => {
+                    // The row is there; make sure its bytes are too (a blob lost to a crash or
+                    // by hand is put back from the bytes just sent, which hash the same).
+                    if !s.blobs.contains(&source)? {
+                        tracing::warn!(image = %id, blob = %source, "source blob missing: stored again");
+                        s.blobs.put(&body)?;
+                    }
+                    Ok(RegisterStatus::AlreadyRegistered)
                 }
-                RegisterStatus::AlreadyRegistered
+                Registered::Conflict {
+                    existing_source,
+                    existing_params_json,
+                    existing_plugin_name,
+                    existing_plugin_hash,
+                } => {
+                    let mut differs = Vec::new();
+                    if existing_source != source {
+                        differs.push("bytes");
+                    }
+                    // The registry stores params canonically (sorted keys): compare values.
+                    if serde_json::from_str::<Params>(&existing_params_json).ok() != Some(params) {
+                        differs.push("params");
+                    }
+                    if existing_plugin_name != plugin || existing_plugin_hash != plugin_hash {
+                        differs.push("plugin");
+                    }
+                    Err(OpError::new(
+                        kind::CONFLICT,
+                        format!(
+                            "image {id} is already registered with different {}",
+                            differs.join(" and ")
+                        ),
+                    ))
+                }
             }
-            Registered::Conflict {
-                existing_source,
-                existing_params_json,
-                existing_plugin_name,
-                existing_plugin_hash,
-            } => {
-                let mut differs = Vec::new();
-                if existing_source != source {
-                    differs.push("bytes");
-                }
-                // The registry stores params canonically (sorted keys): compare values.
-                if serde_json::from_str::<Params>(&existing_params_json).ok() != Some(params) {
-                    differs.push("params");
-                }
-                if existing_plugin_name != plugin || existing_plugin_hash != plugin_hash {
-                    differs.push("plugin");
-                }
-                return Err(OpError::new(
-                    kind::CONFLICT,
-                    format!(
-                        "image {id} is already registered with different {}",
-                        differs.join(" and ")
-                    ),
-                ));
-            }
-        };
-        let view = s
-            .registry
-            .get(&id)?
-            .ok_or_else(|| OpError::internal(format!("image {id} vanished after registering")))?;
-        Ok((status, located(view, &s.blobs)))
-    })
+        },
+        move |s, status| {
+            let view = s.registry.get(&view_id)?.ok_or_else(|| {
+                OpError::internal(format!("image {view_id} vanished after registering"))
+            })?;
+            Ok((status, located(view, &s.blobs)))
+        },
+    )
     .await?;
     if outcome == RegisterStatus::New {
         tracing::info!(image = %view.id, size = view.source.size, "registered");

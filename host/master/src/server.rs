@@ -165,7 +165,7 @@ impl Master {
             registry.add_plugin(name, &hash, now_ms())?;
             tracing::info!(plugin = %name, %hash, "plugin available");
         }
-        let state = Arc::new(State::new(registry, blobs, config));
+        let state = Arc::new(State::new(registry, blobs, config)?);
         // Work registered through another master (a shared registry) wakes this one's polls.
         let weak = Arc::downgrade(&state);
         state.registry.watch_work(Arc::new(move || {

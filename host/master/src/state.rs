@@ -6,7 +6,8 @@ use crate::errors::OpError;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::workers::SeenWorkers;
-use crate::MasterConfig;
+use crate::writers::Writers;
+use crate::{MasterConfig, MasterError};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -21,22 +22,29 @@ pub(crate) struct State {
     pub work: Notify,
     pub workers: SeenWorkers,
     pub metrics: Metrics,
+    /// The threads that run write requests' storage work in batches ([`crate::writers`]).
+    pub writers: Writers,
     /// Set by shutdown: waiting leases answer "no lease" instead of taking work.
     closing: AtomicBool,
 }
 
 impl State {
-    pub fn new(registry: Registry, blobs: BlobStore, config: MasterConfig) -> State {
+    pub fn new(
+        registry: Registry,
+        blobs: BlobStore,
+        config: MasterConfig,
+    ) -> Result<State, MasterError> {
         let workers = SeenWorkers::new(config.workers_window);
-        State {
+        Ok(State {
             registry,
             blobs,
             config,
             work: Notify::new(),
             workers,
             metrics: Metrics::new(),
+            writers: Writers::start().map_err(MasterError::Writers)?,
             closing: AtomicBool::new(false),
-        }
+        })
     }
 
     /// Work may be waiting: wake every long-polling `lease`.
@@ -59,7 +67,8 @@ impl State {
     }
 }
 
-/// Runs SQLite and blob work on the blocking pool (never on the async threads).
+/// Runs SQLite and blob work on the blocking pool (never on the async threads): reads, and
+/// the rarer writes (write requests go through [`crate::writers::writing`]).
 pub(crate) async fn blocking<T, F>(state: &Arc<State>, f: F) -> Result<T, OpError>
 where
     T: Send + 'static,

@@ -124,6 +124,10 @@ impl FileStore {
 }
 
 impl BlobBackend for FileStore {
+    fn deferring(&self, f: &mut dyn FnMut() -> Result<(), BlobError>) -> Result<(), BlobError> {
+        self.pack.deferring(f)
+    }
+
     fn put(&self, id: &ContentHash, bytes: &[u8]) -> Result<(), BlobError> {
         if bytes.len() <= PACK_MAX {
             return self.pack.put(id, bytes);

@@ -97,6 +97,11 @@ pub trait BlobBackend: fmt::Debug + Send + Sync {
     fn fsyncs(&self) -> Option<u64> {
         None
     }
+    /// Runs `f`, whose puts may share one commit, and returns once all of them are durable
+    /// (a backend whose puts are each durable as they return just runs `f`).
+    fn deferring(&self, f: &mut dyn FnMut() -> Result<(), BlobError>) -> Result<(), BlobError> {
+        f()
+    }
     /// The store as a spec (`file:/abs/dir`, `s3://bucket/prefix`), for logs.
     fn describe(&self) -> String;
 }
@@ -230,6 +235,13 @@ impl BlobStore {
     /// fsyncs made since open (the folder store), for the bench and `/metrics`.
     pub fn fsyncs(&self) -> Option<u64> {
         self.backend.fsyncs()
+    }
+
+    /// Runs `f`, whose puts may share one commit (the folder store's pack), and returns once
+    /// all of them are durable. Inside it a put returns before its bytes are durable, and
+    /// reads may not see them yet.
+    pub fn deferring(&self, f: &mut dyn FnMut() -> Result<(), BlobError>) -> Result<(), BlobError> {
+        self.backend.deferring(f)
     }
 }
 

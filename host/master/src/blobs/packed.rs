@@ -97,6 +97,11 @@ impl Pack {
         Ok(())
     }
 
+    /// Runs `f`, whose puts join one commit, and returns once that commit is durable.
+    pub fn deferring(&self, f: &mut dyn FnMut() -> Result<(), BlobError>) -> Result<(), BlobError> {
+        self.writer.deferring(f)
+    }
+
     /// The blob's bytes as stored, `None` when the pack does not hold it.
     pub fn read(&self, id: &ContentHash) -> Result<Option<Vec<u8>>, BlobError> {
         self.query("SELECT bytes FROM blobs WHERE hash = ?1", id)
