@@ -323,6 +323,7 @@ fn db(context: &'static str) -> impl FnOnce(rusqlite::Error) -> CommitError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     fn open(path: &std::path::Path) -> GroupCommit {
         let conn = Connection::open(path).unwrap();
@@ -338,6 +339,13 @@ mod tests {
             .unwrap()
     }
 
+    /// Two databases in `dir` with a group commit each: `a.db` and `b.db`.
+    fn two(dir: &std::path::Path) -> ((PathBuf, GroupCommit), (PathBuf, GroupCommit)) {
+        let (a, b) = (dir.join("a.db"), dir.join("b.db"));
+        let (ga, gb) = (open(&a), open(&b));
+        ((a, ga), (b, gb))
+    }
+
     fn insert(conn: &Connection) -> Result<usize, CommitError> {
         conn.execute("INSERT INTO t VALUES (1)", [])
             .map_err(db("inserting"))
@@ -348,8 +356,7 @@ mod tests {
     #[test]
     fn a_scope_defers_its_own_writes_only() {
         let dir = tempfile::tempdir().unwrap();
-        let (a_path, b_path) = (dir.path().join("a.db"), dir.path().join("b.db"));
-        let (a, b) = (open(&a_path), open(&b_path));
+        let ((a_path, a), (b_path, b)) = two(dir.path());
         a.deferring(|| {
             a.write(insert)?;
             assert_eq!(count(&a_path), 0, "a's write waits for the scope's end");
@@ -369,8 +376,7 @@ mod tests {
     #[test]
     fn scopes_of_two_group_commits_nest_and_the_inner_commits_first() {
         let dir = tempfile::tempdir().unwrap();
-        let (a_path, b_path) = (dir.path().join("a.db"), dir.path().join("b.db"));
-        let (a, b) = (open(&a_path), open(&b_path));
+        let ((a_path, a), (b_path, b)) = two(dir.path());
         a.deferring(|| {
             b.deferring(|| {
                 for _ in 0..3 {
