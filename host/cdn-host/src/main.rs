@@ -188,7 +188,7 @@ fn parse_named_plugin(s: &str) -> Result<(String, PathBuf), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logs(cli.log_format);
+    let logs = init_logs(cli.log_format);
     let result = tokio::runtime::Runtime::new()
         .context("cannot start the async runtime")
         .and_then(|rt| {
@@ -203,6 +203,8 @@ fn main() -> ExitCode {
             rt.shutdown_timeout(Duration::from_millis(500));
             result
         });
+    // The last log lines out before the error line.
+    drop(logs);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -213,18 +215,27 @@ fn main() -> ExitCode {
 }
 
 /// Logs on stderr (`RUST_LOG`, default `info`): text with colours only when stderr is a
-/// terminal, or one JSON object per line.
-fn init_logs(format: LogFormat) {
+/// terminal, or one JSON object per line. A thread of their own writes the lines, through a
+/// buffer flushed whenever no more lines wait: no request waits on stderr, and a busy master
+/// (a few lines per task) writes many lines per system call instead of one each. None is
+/// dropped (a full queue makes the thread that logs wait); the guard, dropped at the end of
+/// `main`, writes out what is left.
+fn init_logs(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("cdn-logs")
+        .finish(std::io::BufWriter::new(std::io::stderr()));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     match format {
         LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
         LogFormat::Json => logs.json().with_ansi(false).init(),
     }
+    guard
 }
 
 async fn master(args: MasterArgs) -> Result<()> {
