@@ -6,15 +6,14 @@ use std::time::{Duration, Instant};
 /// Runs `f` once to warm up, then `runs` times, and returns the median duration.
 pub fn median<T>(runs: usize, mut f: impl FnMut() -> T) -> Duration {
     std::hint::black_box(f());
-    let mut times: Vec<Duration> = (0..runs.max(1))
+    let times = (0..runs.max(1))
         .map(|_| {
             let start = Instant::now();
             std::hint::black_box(f());
             start.elapsed()
         })
         .collect();
-    times.sort();
-    times[times.len() / 2]
+    median_time(times)
 }
 
 /// Like [`median`], for a fallible `f` (the first error ends it).
@@ -26,8 +25,13 @@ pub fn try_median(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<Dura
         f()?;
         times.push(start.elapsed());
     }
+    Ok(median_time(times))
+}
+
+/// The median of some durations (zero when there are none).
+pub fn median_time(mut times: Vec<Duration>) -> Duration {
     times.sort();
-    Ok(times[times.len() / 2])
+    times.get(times.len() / 2).copied().unwrap_or_default()
 }
 
 /// The median of some figures (NaN when there are none).

@@ -2,12 +2,11 @@
 //! wasmtime, the same library natively, and `vipsthumbnail` and ImageMagick when installed.
 
 use crate::inputs::Input;
-use crate::measure::{median, median_of, ms};
+use crate::measure::{median, median_of, median_time, ms};
 use crate::report::{times, verdict, Report};
 use crate::tools;
 use anyhow::{Context, Result};
 use std::path::Path;
-use std::time::Duration;
 
 /// Calls of each program per round (see the notes under the table).
 const PER_ROUND: usize = 3;
@@ -64,8 +63,8 @@ pub fn report(
             }
             wasm.push(w);
         }
-        let (wasm, native) = (median_duration(wasm), median_duration(native));
-        let vips_time = vips.then(|| median_duration(vips_times));
+        let (wasm, native) = (median_time(wasm), median_time(native));
+        let vips_time = vips.then(|| median_time(vips_times));
         let vs_vips = vips.then(|| median_of(ratios));
         let magick_time = magick
             .map(|program| tools::imagemagick_thumbnail(program, input, runs))
@@ -141,12 +140,6 @@ pub fn report(
         ));
     }
     Ok(())
-}
-
-/// The median of some durations (zero when there are none).
-fn median_duration(mut values: Vec<Duration>) -> Duration {
-    values.sort();
-    values.get(values.len() / 2).copied().unwrap_or_default()
 }
 
 /// The input's label without the dimensions: `12 MP JPEG`.

@@ -197,9 +197,10 @@ fn ac_scan(
             let index = by * c.blocks_w + bx;
             let at = index * c.slots;
             let block = c.coefs.get_mut(at..at + c.slots);
+            // which coefficients are non-zero so far (kept only when a refinement needs it)
+            let mut none = 0;
+            let nonzero = c.nonzero.get_mut(index).unwrap_or(&mut none);
             if scan.ah > 0 {
-                let mut none = 0;
-                let nonzero = c.nonzero.get_mut(index).unwrap_or(&mut none);
                 refine_block(
                     &mut reader,
                     table,
@@ -216,8 +217,6 @@ fn ac_scan(
                 continue;
             }
             eobrun = if history {
-                let mut none = 0;
-                let nonzero = c.nonzero.get_mut(index).unwrap_or(&mut none);
                 ac_first_block_marking(&mut reader, table, band, &c.slot_of, block, nonzero)?
             } else {
                 ac_first_block(&mut reader, table, band, &c.slot_of, block)?
