@@ -43,6 +43,17 @@ fn set_scope(slot: usize, scope: Option<Scope>) {
     DEFERRED.set(scopes);
 }
 
+/// Closes this thread's scope in `slot` when dropped, also when the scope's closure panics: a
+/// thread that lives on (a writer, a blocking-pool thread) must not keep deferring writes into
+/// a scope nobody will commit.
+struct OpenScope(usize);
+
+impl Drop for OpenScope {
+    fn drop(&mut self) {
+        set_scope(self.0, None);
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Scope {
     owner: usize,
@@ -200,9 +211,10 @@ impl GroupCommit {
                 last: 0,
             }),
         );
+        let open = OpenScope(slot);
         let result = f();
         let scope = DEFERRED.get()[slot];
-        set_scope(slot, None);
+        drop(open);
         let Some(Scope { first, last, .. }) = scope.filter(|s| s.first != 0) else {
             return result;
         };
@@ -395,5 +407,26 @@ mod tests {
         assert_eq!(count(&a_path), 4);
         assert_eq!((a.stats().commits, b.stats().commits), (1, 1));
         assert_eq!(DEFERRED.get(), [None; SCOPES], "no scope is left open");
+    }
+
+    /// A scope whose closure panics is closed all the same: the thread's next writes commit
+    /// (with the one the panicking scope left in the open transaction) instead of joining a
+    /// scope nobody ends.
+    #[test]
+    fn a_panicking_scope_is_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let ((a_path, a), _) = two(dir.path());
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            a.deferring(|| {
+                a.write(insert)?;
+                panic!("a job's bug");
+                #[allow(unreachable_code)]
+                Ok::<_, CommitError>(())
+            })
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(DEFERRED.get(), [None; SCOPES], "no scope is left open");
+        a.write(insert).unwrap();
+        assert_eq!(count(&a_path), 2, "the next write committed");
     }
 }
