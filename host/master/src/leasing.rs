@@ -17,7 +17,7 @@ use crate::ops::respond;
 use crate::registry::{Lease, ThumbInfo};
 use crate::state::{blocking, now_ms, State};
 use crate::views::params_of;
-use crate::writers::writing;
+use crate::writers::{writing, writing_rows};
 use cdn_proto::{
     kind, CompleteResponse, ExtendResponse, FailResponse, LeaseGrant, LeaseResponse,
     MAX_LEASE_BATCH, MAX_LEASE_WAIT_MS,
@@ -113,40 +113,37 @@ async fn release_undelivered(state: &Arc<State>, grant: LeaseGrant) {
 /// cap), with their source bytes, all in one commit. An image whose source or params cannot be
 /// read is failed (not retryable) and the next one tried.
 async fn try_lease(state: &Arc<State>, worker: String, max: u32) -> Result<Granted, OpError> {
-    let no_blobs = |_: &State| Ok(());
-    let rows = move |s: &State, ()| {
+    // On a writer: the batch's one registry commit holds all these leases.
+    writing_rows(state, move |s| {
         let held = s.registry.leases_held(&worker)?;
         let room = u64::from(s.config.max_leases_per_worker).saturating_sub(held);
         let want = room.min(u64::from(max));
         let mut granted = Vec::new();
-        s.registry.deferring(&mut || {
-            while (granted.len() as u64) < want {
-                let now = now_ms();
-                let Some(lease) = s.registry.lease(&worker, s.lease_ttl_ms(), now)? else {
-                    break;
-                };
-                match grant(s, &lease) {
-                    Ok(found) => granted.push(found),
-                    Err(e) => {
-                        tracing::error!(image = %lease.image_id, "cannot hand out: {}", e.message);
-                        s.registry.fail(
-                            lease.image_id.as_str(),
-                            lease.token,
-                            "master",
-                            &e.message,
-                            false,
-                            false,
-                            s.config.max_attempts,
-                            now,
-                        )?;
-                    }
+        while (granted.len() as u64) < want {
+            let now = now_ms();
+            let Some(lease) = s.registry.lease(&worker, s.lease_ttl_ms(), now)? else {
+                break;
+            };
+            match grant(s, &lease) {
+                Ok(found) => granted.push(found),
+                Err(e) => {
+                    tracing::error!(image = %lease.image_id, "cannot hand out: {}", e.message);
+                    s.registry.fail(
+                        lease.image_id.as_str(),
+                        lease.token,
+                        "master",
+                        &e.message,
+                        false,
+                        false,
+                        s.config.max_attempts,
+                        now,
+                    )?;
                 }
             }
-            Ok(())
-        })?;
+        }
         Ok(granted)
-    };
-    writing(state, no_blobs, rows, |_, granted| Ok(granted)).await
+    })
+    .await
 }
 
 /// The grant of `lease` and its source bytes, read without hashing them again: the worker
@@ -186,16 +183,11 @@ pub(crate) async fn extend(
     token: u64,
 ) -> Result<Frame, OpError> {
     let worker = worker.to_string();
-    let deadline_ms = writing(
-        state,
-        |_| Ok(()),
-        move |s, ()| {
-            check_current(s, &worker, &image_id, token)?;
-            Ok(s.registry
-                .extend(&image_id, token, s.lease_ttl_ms(), now_ms())?)
-        },
-        |_, deadline_ms| Ok(deadline_ms),
-    )
+    let deadline_ms = writing_rows(state, move |s| {
+        check_current(s, &worker, &image_id, token)?;
+        Ok(s.registry
+            .extend(&image_id, token, s.lease_ttl_ms(), now_ms())?)
+    })
     .await?;
     state.metrics.lease_extended();
     respond(
@@ -265,25 +257,20 @@ pub(crate) async fn fail(
 ) -> Result<Frame, OpError> {
     let worker = worker.to_string();
     let id = image_id.clone();
-    let new_status = writing(
-        state,
-        |_| Ok(()),
-        move |s, ()| {
-            check_current(s, &worker, &image_id, token)?;
-            s.metrics.failed(&error_kind, token);
-            Ok(s.registry.fail(
-                &image_id,
-                token,
-                &error_kind,
-                &message,
-                retryable,
-                attempted,
-                s.config.max_attempts,
-                now_ms(),
-            )?)
-        },
-        |_, status| Ok(status),
-    )
+    let new_status = writing_rows(state, move |s| {
+        check_current(s, &worker, &image_id, token)?;
+        s.metrics.failed(&error_kind, token);
+        Ok(s.registry.fail(
+            &image_id,
+            token,
+            &error_kind,
+            &message,
+            retryable,
+            attempted,
+            s.config.max_attempts,
+            now_ms(),
+        )?)
+    })
     .await?;
     tracing::info!(image = %id, token, status = %new_status, "failure reported");
     state.poke();

@@ -143,6 +143,21 @@ where
         .map_err(|_| OpError::internal("a write was lost (its writer thread panicked)"))?
 }
 
+/// [`writing`] for a request that puts no blob and reads nothing after its commit: `rows`
+/// writes the registry, and its value is the answer once committed.
+pub(crate) async fn writing_rows<T: Send + 'static>(
+    state: &Arc<State>,
+    rows: impl FnOnce(&State) -> Result<T, OpError> + Send + 'static,
+) -> Result<T, OpError> {
+    writing(
+        state,
+        |_| Ok(()),
+        move |s, ()| rows(s),
+        |_, value| Ok(value),
+    )
+    .await
+}
+
 /// A step's outcome, failed when the commit that had to hold it failed.
 fn after<T>(outcome: Result<T, OpError>, commit: Option<&OpError>) -> Result<T, OpError> {
     match (outcome, commit) {
