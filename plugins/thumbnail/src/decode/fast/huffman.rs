@@ -143,6 +143,7 @@ pub(crate) enum BitError {
 /// Reads bits MSB first. At a marker it stops consuming and feeds zero bits (as libjpeg
 /// does); past the end of the input too, but then [`BitReader::overrun`] says so once any of
 /// those bits were used.
+#[derive(Clone, Copy)]
 pub(crate) struct BitReader<'a> {
     data: &'a [u8],
     pos: usize,
@@ -190,6 +191,16 @@ impl<'a> BitReader<'a> {
                 }
             }
         }
+        // Byte by byte (stuffing, a marker, the end), out of line so the hot loops stay small;
+        // through a copy, so a caller's reader can live in registers (its address never taken).
+        let mut slow = *self;
+        slow.refill_bytewise();
+        *self = slow;
+    }
+
+    #[inline(never)]
+    #[cold]
+    fn refill_bytewise(&mut self) {
         while self.count <= 56 {
             let byte = if self.stopped {
                 if let Some(fed) = &mut self.fed_after_end {

@@ -69,9 +69,10 @@ struct Component {
     kv: usize,
     /// Dequantisation factors, natural order.
     quant: [i32; 64],
-    /// The last zigzag position inside the kept kv x kh corner, and which positions are in it.
+    /// The last zigzag position inside the kept kv x kh corner, and which positions are in it
+    /// (bit z for zigzag position z).
     last_kept: usize,
-    kept: [bool; 64],
+    kept: u64,
     /// Progressive files: each kept zigzag position's slot in a block's stored coefficients
     /// (in zigzag order, so slot 0 is the DC), and how many slots a block has.
     slot_of: [u8; 64],
@@ -188,13 +189,13 @@ fn components(frame: &Frame, tables: &Tables, denom: usize) -> Result<Vec<Compon
                 .as_ref()
                 .map(natural_quant)
                 .ok_or(Unsupported::Corrupt)?;
-            let mut kept = [false; 64];
+            let mut kept = 0u64;
             let mut slot_of = [progressive::NO_SLOT; 64];
             let mut last_kept = 0;
             let mut slots = 0;
             for (z, &n) in ZIGZAG.iter().enumerate() {
                 if n / 8 < kv && n % 8 < kh {
-                    kept[z] = true;
+                    kept |= 1 << z;
                     last_kept = z;
                     slot_of[z] = slots as u8;
                     slots += 1;
@@ -367,16 +368,63 @@ fn baseline_scan(
         comps,
         |reader, s, c, bx, by| {
             let (dc_table, ac_table) = huff.get(s).copied().ok_or(Unsupported::Corrupt)?;
-            let dc_only = decode_block(reader, dc_table, ac_table, c, &mut coef)?;
-            if bx < c.blocks_w && by < c.blocks_h {
-                let stride = c.stride();
-                let at = by * c.kv * stride + bx * c.kh;
-                idct::block(&coef, dc_only, c.kh, c.kv, &mut c.plane[at..], stride);
+            // one function per common corner size, where the corner is known at compile time
+            match (c.kh, c.kv) {
+                (1, 1) => read_block::<1>(reader, dc_table, ac_table, c, &mut coef, bx, by),
+                (2, 2) => read_block::<2>(reader, dc_table, ac_table, c, &mut coef, bx, by),
+                (4, 4) => read_block::<4>(reader, dc_table, ac_table, c, &mut coef, bx, by),
+                _ => read_block::<0>(reader, dc_table, ac_table, c, &mut coef, bx, by),
             }
-            clear_corner(&mut coef, c.kh, c.kv);
-            Ok(())
         },
     )
+}
+
+/// The kept corner of a block whose `k` x `k` top-left coefficients are kept: its last zigzag
+/// position, and which zigzag positions are in it.
+const fn square_corner(k: usize) -> (usize, u64) {
+    let (mut last, mut mask, mut z) = (0, 0u64, 0);
+    while z < 64 {
+        if ZIGZAG[z] / 8 < k && ZIGZAG[z] % 8 < k {
+            last = z;
+            mask |= 1 << z;
+        }
+        z += 1;
+    }
+    (last, mask)
+}
+
+/// Reads one block of a baseline scan into its component's plane (when it is inside the
+/// MCU-padded grid), leaving `coef` zeroed again. `K` is the kept corner's size when it is
+/// `K` x `K` (so its tests fold away), 0 for any other corner (read from the component).
+///
+/// A function of its own, working on a copy of the reader: in the one big function that
+/// inlining made of a whole scan, cranelift kept the bit buffer on the stack, a store and a
+/// load on every symbol's critical path; here it stays in a register.
+#[inline(never)]
+fn read_block<const K: usize>(
+    r: &mut BitReader<'_>,
+    dc_table: &HuffmanTable,
+    ac_table: &HuffmanTable,
+    c: &mut Component,
+    coef: &mut [i32; 64],
+    bx: usize,
+    by: usize,
+) -> Result<(), Unsupported> {
+    let ((kh, kv), (last_kept, kept)) = if K == 0 {
+        ((c.kh, c.kv), (c.last_kept, c.kept))
+    } else {
+        ((K, K), square_corner(K))
+    };
+    let mut local = *r;
+    let dc_only = decode_block(&mut local, dc_table, ac_table, c, coef, last_kept, kept)?;
+    *r = local;
+    if bx < c.blocks_w && by < c.blocks_h {
+        let stride = c.stride();
+        let at = by * kv * stride + bx * kh;
+        idct::block(coef, dc_only, kh, kv, &mut c.plane[at..], stride);
+    }
+    clear_corner(coef, kh, kv);
+    Ok(())
 }
 
 /// Zeroes the top-left `kv` x `kh` coefficients, with stores of a fixed size (no call to
@@ -393,9 +441,10 @@ fn clear_corner(coef: &mut [i32; 64], kh: usize, kv: usize) {
     }
 }
 
-/// Decodes one block's coefficients: the DC, and the AC ones inside the component's kept
-/// corner (dequantised into `coef`, natural order); the others are skipped undecoded. Returns
-/// whether no kept AC coefficient is non-zero.
+/// Decodes one block's coefficients: the DC, and the AC ones inside the kept corner (up to
+/// zigzag position `last_kept`, the positions whose bit is set in `kept`), dequantised into
+/// `coef` (natural order); the others are skipped undecoded. Returns whether no kept AC
+/// coefficient is non-zero.
 #[inline(always)]
 fn decode_block(
     r: &mut BitReader<'_>,
@@ -403,13 +452,15 @@ fn decode_block(
     ac_table: &HuffmanTable,
     c: &mut Component,
     coef: &mut [i32; 64],
+    last_kept: usize,
+    kept: u64,
 ) -> Result<bool, Unsupported> {
     c.dc_pred = c.dc_pred.wrapping_add(r.dc_diff(dc_table)?);
     coef[0] = c.dc_pred.wrapping_mul(c.quant[0]);
     let mut dc_only = true;
     let mut k = 1usize;
     // the kept corner: decode and store
-    while k <= c.last_kept {
+    while k <= last_kept {
         if let Some((run, value)) = r.ac_fast(ac_table) {
             if run == AC_EOB {
                 return Ok(dc_only);
@@ -418,7 +469,7 @@ fn decode_block(
             if k > 63 {
                 return Err(Unsupported::Corrupt);
             }
-            if c.kept[k] {
+            if kept >> k & 1 != 0 {
                 let n = ZIGZAG[k];
                 coef[n] = value.wrapping_mul(c.quant[n]);
                 dc_only = false;
@@ -439,7 +490,7 @@ fn decode_block(
         if k > 63 {
             return Err(Unsupported::Corrupt);
         }
-        if k <= c.last_kept && c.kept[k] {
+        if k <= last_kept && kept >> k & 1 != 0 {
             let n = ZIGZAG[k];
             coef[n] = r.receive_extend(size).wrapping_mul(c.quant[n]);
             dc_only = false;
