@@ -15,6 +15,7 @@
 //! ([`FrameError::Busy`]: retryable, the request was not handled).
 
 use crate::budget::BudgetHold;
+use bytes::Bytes;
 use serde_json::{Map, Value};
 use std::time::Duration;
 
@@ -136,24 +137,46 @@ impl Frame {
 
     /// The bytes on the wire.
     pub fn encode(&self) -> Vec<u8> {
+        let mut out = self.encode_head(self.body.len());
+        out.extend_from_slice(&self.body);
+        out
+    }
+
+    /// What goes before the body on the wire: the header's length and the header (with the
+    /// body's length in it).
+    fn encode_head(&self, body_len: usize) -> Vec<u8> {
         let mut header = self.header.clone();
-        header.insert(BODY_LEN.into(), Value::from(self.body.len() as u64));
+        header.insert(BODY_LEN.into(), Value::from(body_len as u64));
         let json = Value::Object(header).to_string();
-        let mut out = Vec::with_capacity(4 + json.len() + self.body.len());
+        let mut out = Vec::with_capacity(4 + json.len());
         out.extend_from_slice(&(json.len() as u32).to_be_bytes());
         out.extend_from_slice(json.as_bytes());
-        out.extend_from_slice(&self.body);
         out
     }
 }
 
-/// Writes a frame and finishes the stream.
+/// Writes a frame and finishes the stream. The body is copied once, into quinn's send buffer
+/// (not first into an encoded frame); [`write_owned`] does not copy it at all.
 pub async fn write(send: &mut quinn::SendStream, frame: &Frame) -> Result<(), FrameError> {
-    let bytes = frame.encode();
-    send.write_all(&bytes)
+    let head = frame.encode_head(frame.body.len());
+    send.write_all(&head).await.map_err(stream_error)?;
+    send.write_all(&frame.body).await.map_err(stream_error)?;
+    send.finish().map_err(stream_error)
+}
+
+/// [`write`] for a frame the caller is done with: its body moves into quinn as it is, so a
+/// large response (a source a worker downloads) is never copied on its way out.
+pub async fn write_owned(send: &mut quinn::SendStream, frame: Frame) -> Result<(), FrameError> {
+    let head = frame.encode_head(frame.body.len());
+    let mut chunks = [Bytes::from(head), Bytes::from(frame.body)];
+    send.write_all_chunks(&mut chunks)
         .await
-        .map_err(|e| FrameError::Stream(e.to_string()))?;
-    send.finish().map_err(|e| FrameError::Stream(e.to_string()))
+        .map_err(stream_error)?;
+    send.finish().map_err(stream_error)
+}
+
+fn stream_error(e: impl std::fmt::Display) -> FrameError {
+    FrameError::Stream(e.to_string())
 }
 
 /// Reads one frame and checks that the stream ends right after it.
