@@ -12,10 +12,12 @@
 //!
 //! - [`batching`]: reports on tasks held leave in batches (one frame, one master commit).
 //!
-//! [`run`] is a pipeline: one fetch loop keeps `concurrency + prefetch` tasks held, asking for
-//! as many as there is room for in one `lease` long poll; each task runs in a task of its own
-//! that waits for one of `concurrency` plugin slots, so the next source is already here when a
-//! call ends, and the report of one task travels while the next call runs. On
+//! [`run`] is a pipeline: one fetch loop keeps `concurrency + prefetch` tasks held before and
+//! in their plugin calls, asking for as many as there is room for in one `lease` long poll;
+//! each task runs in a task of its own that waits for one of `concurrency` plugin slots, so the
+//! next source is already here when a call ends. A task whose call has ended makes room for the
+//! next lease while its report travels (up to [`REPORTS_PER_HELD`] reports per place held), so
+//! short tasks are not held back by the round trip of their reports. On
 //! [`Stop::Drain`] the fetch loop stops asking for work and the tasks held are finished; on
 //! [`Stop::HandBack`] they are given back to the master at once.
 
@@ -184,9 +186,11 @@ pub async fn run(
         plugins,
         counters: Counters::default(),
         slots: Semaphore::new(config.concurrency),
+        reporting: Semaphore::new(0),
         plugin_time: config.limits.time,
     });
     let held = config.concurrency + config.prefetch.unwrap_or(config.concurrency);
+    shared.reporting.add_permits(REPORTS_PER_HELD * held);
     let mut tasks = tokio::task::JoinSet::new();
     fetch_loop(&shared, held, &mut tasks, stop, config.lease_wait).await;
     while tasks.join_next().await.is_some() {}
@@ -237,8 +241,16 @@ struct Shared {
     counters: Counters,
     /// One permit per plugin call at once.
     slots: Semaphore,
+    /// One permit per report awaiting its acknowledgement, past its place among the tasks held.
+    reporting: Semaphore,
     plugin_time: Duration,
 }
+
+/// Reports that may await their acknowledgement per place among the tasks held: with tasks
+/// shorter than a round trip to the master, most tasks of a worker are reports in flight.
+/// Past that, a finished task keeps its place until a report is acknowledged, so a master
+/// that stops acknowledging stops the leasing too.
+pub const REPORTS_PER_HELD: usize = 4;
 
 /// Leases tasks while there is room for them (`held` at most) until told to drain, starting
 /// each in a task of its own (in `tasks`). One long poll at a time, for as many tasks as there
@@ -341,7 +353,7 @@ fn split_sources(grants: &[LeaseGrant], body: &[u8]) -> Option<Vec<Vec<u8>>> {
 }
 
 /// One task from its grant to its report; `room` (its place among the tasks held) is given
-/// back when it ends.
+/// back when its plugin call has ended and its report may go out.
 async fn run_task(
     shared: Arc<Shared>,
     grant: LeaseGrant,
@@ -355,12 +367,12 @@ async fn run_task(
         plugins: &shared.plugins,
         plugin_time: shared.plugin_time,
         slots: &shared.slots,
+        reporting: &shared.reporting,
     };
-    let counter = match task::run(&env, grant, source, received, &mut stop).await {
+    let counter = match task::run(&env, grant, source, received, &mut stop, room).await {
         Outcome::Done => &shared.counters.done,
         Outcome::Failed => &shared.counters.failed,
         Outcome::Dropped => &shared.counters.dropped,
     };
     counter.fetch_add(1, Ordering::Relaxed);
-    drop(room);
 }

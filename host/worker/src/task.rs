@@ -15,7 +15,7 @@ use cdn_runtime::RunError;
 use serde::de::IgnoredAny;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 /// How long past its time cap a plugin call may run before the worker gives it up and reports
 /// `time_limit` itself (the runtime's own cap should have ended it first).
@@ -60,6 +60,8 @@ pub(crate) struct TaskEnv<'a> {
     pub plugin_time: Duration,
     /// One permit per plugin call that may run at once (`--concurrency`).
     pub slots: &'a Semaphore,
+    /// One permit per report in flight past its task's place among those held.
+    pub reporting: &'a Semaphore,
 }
 
 pub(crate) async fn run(
@@ -68,6 +70,7 @@ pub(crate) async fn run(
     source: Vec<u8>,
     received: Instant,
     stop: &mut watch::Receiver<Stop>,
+    room: OwnedSemaphorePermit,
 ) -> Outcome {
     let clock = Arc::new(LeaseClock::from_grant(&grant, received));
     let (lost_tx, lost) = watch::channel(None);
@@ -77,7 +80,7 @@ pub(crate) async fn run(
         clock.clone(),
         lost_tx,
     ));
-    let outcome = held(env, &grant, source, &clock, lost, stop).await;
+    let outcome = held(env, &grant, source, &clock, lost, stop, room).await;
     keeper.abort();
     outcome
 }
@@ -89,6 +92,7 @@ async fn held(
     clock: &LeaseClock,
     mut lost: watch::Receiver<Option<String>>,
     stop: &mut watch::Receiver<Stop>,
+    room: OwnedSemaphorePermit,
 ) -> Outcome {
     let started = Instant::now();
     tracing::info!(image = %grant.image_id, attempt = grant.attempt, plugin = %grant.plugin_name, "working");
@@ -99,7 +103,14 @@ async fn held(
     let Some(report) = report else {
         return Outcome::Dropped;
     };
+    // The call is over: the task's place goes to the next lease once its report has a place
+    // among those in flight (`Err` only if the semaphore were closed: then it keeps its place).
+    let reporting = env.reporting.acquire().await;
+    if reporting.is_ok() {
+        drop(room);
+    }
     let outcome = send_report(env.link, grant, report, clock, &mut lost).await;
+    drop(reporting);
     let ms = started.elapsed().as_millis();
     match outcome {
         Outcome::Done => tracing::info!(image = %grant.image_id, ms, "done"),
