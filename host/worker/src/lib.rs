@@ -249,7 +249,9 @@ struct Shared {
 /// Reports that may await their acknowledgement per place among the tasks held: with tasks
 /// shorter than a round trip to the master, most tasks of a worker are reports in flight.
 /// Past that, a finished task keeps its place until a report is acknowledged, so a master
-/// that stops acknowledging stops the leasing too.
+/// that stops acknowledging stops the leasing too. Only small reports (up to 1 MiB) take such
+/// a place; a larger thumbnail keeps its task's place, so reports hold at most that much more
+/// memory than before.
 pub const REPORTS_PER_HELD: usize = 4;
 
 /// Leases tasks while there is room for them (`held` at most) until told to drain, starting

@@ -40,7 +40,19 @@ pub(crate) enum Report {
     },
 }
 
+/// The largest report whose task gives up its place among the tasks held before the master
+/// acknowledges it (see `held`).
+const EARLY_ROOM_MAX_BYTES: usize = 1 << 20;
+
 impl Report {
+    /// The bytes it uploads.
+    fn body_len(&self) -> usize {
+        match self {
+            Report::Complete(bytes, _) => bytes.len(),
+            Report::Fail { .. } => 0,
+        }
+    }
+
     /// A failure; kind and message are cut to [`cdn_proto::MAX_ERROR_TEXT`] (plugin stderr can
     /// be 64 KiB, over the request-header cap once JSON-escaped).
     fn failure(kind: &str, message: impl AsRef<str>, retryable: bool) -> Report {
@@ -103,10 +115,16 @@ async fn held(
     let Some(report) = report else {
         return Outcome::Dropped;
     };
-    // The call is over: the task's place goes to the next lease once its report has a place
-    // among those in flight (`Err` only if the semaphore were closed: then it keeps its place).
-    let reporting = env.reporting.acquire().await;
-    if reporting.is_ok() {
+    // The call is over: a small report gives the task's place to the next lease once it has a
+    // place among the reports in flight (`Err` only if the semaphore were closed: then the task
+    // keeps its place). A large thumbnail keeps its place, so the memory the reports of a worker
+    // hold stays bounded as before.
+    let reporting = if report.body_len() <= EARLY_ROOM_MAX_BYTES {
+        env.reporting.acquire().await.ok()
+    } else {
+        None
+    };
+    if reporting.is_some() {
         drop(room);
     }
     let outcome = send_report(env.link, grant, report, clock, &mut lost).await;
