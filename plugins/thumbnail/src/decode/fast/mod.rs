@@ -189,15 +189,12 @@ fn components(frame: &Frame, tables: &Tables, denom: usize) -> Result<Vec<Compon
                 .as_ref()
                 .map(natural_quant)
                 .ok_or(Unsupported::Corrupt)?;
-            let mut kept = 0u64;
+            let (last_kept, kept) = corner(kh, kv);
             let mut slot_of = [progressive::NO_SLOT; 64];
-            let mut last_kept = 0;
             let mut slots = 0;
-            for (z, &n) in ZIGZAG.iter().enumerate() {
-                if n / 8 < kv && n % 8 < kh {
-                    kept |= 1 << z;
-                    last_kept = z;
-                    slot_of[z] = slots as u8;
+            for (z, slot) in slot_of.iter_mut().enumerate() {
+                if kept >> z & 1 != 0 {
+                    *slot = slots as u8;
                     slots += 1;
                 }
             }
@@ -379,12 +376,13 @@ fn baseline_scan(
     )
 }
 
-/// The kept corner of a block whose `k` x `k` top-left coefficients are kept: its last zigzag
-/// position, and which zigzag positions are in it.
-const fn square_corner(k: usize) -> (usize, u64) {
+/// The corner of a block whose top-left `kv` x `kh` coefficients are kept: its last zigzag
+/// position, and which zigzag positions are in it (bit z for position z). A `const fn`, so
+/// that [`read_block`]'s square corners fold away at compile time.
+const fn corner(kh: usize, kv: usize) -> (usize, u64) {
     let (mut last, mut mask, mut z) = (0, 0u64, 0);
     while z < 64 {
-        if ZIGZAG[z] / 8 < k && ZIGZAG[z] % 8 < k {
+        if ZIGZAG[z] / 8 < kv && ZIGZAG[z] % 8 < kh {
             last = z;
             mask |= 1 << z;
         }
@@ -413,7 +411,7 @@ fn read_block<const K: usize>(
     let ((kh, kv), (last_kept, kept)) = if K == 0 {
         ((c.kh, c.kv), (c.last_kept, c.kept))
     } else {
-        ((K, K), square_corner(K))
+        ((K, K), corner(K, K))
     };
     let mut local = *r;
     let dc_only = decode_block(&mut local, dc_table, ac_table, c, coef, last_kept, kept)?;
