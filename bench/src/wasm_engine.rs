@@ -121,13 +121,9 @@ pub fn report(out: &mut Report, inputs: &[Input], runs: usize) -> Result<()> {
     out.para(&format!(
         "Median ms of {runs} calls each (after one warm-up round), a fresh instance per call, the \
          variants taking turns call by call; cranelift at its default (speed) optimisation with \
-         simd on. The runtime uses the pooling allocator with {} MiB kept resident{}.",
+         simd on. The runtime uses the pooling allocator with {} MiB kept resident, resetting \
+         only the pages a call dirtied where the kernel can say which.",
         cdn_runtime::KEEP_RESIDENT >> 20,
-        if cdn_runtime::RESET_DIRTY_PAGES {
-            ", resetting only the pages a call dirtied where the kernel can say which"
-        } else {
-            ""
-        }
     ));
     Ok(())
 }

@@ -30,4 +30,4 @@ pub use cdn_common::ContentHash;
 pub use error::RunError;
 pub use limits::Limits;
 pub use plugin::Plugin;
-pub use runtime::{default_cache_root, Runtime, RuntimeStats, KEEP_RESIDENT, RESET_DIRTY_PAGES};
+pub use runtime::{default_cache_root, Runtime, RuntimeStats, KEEP_RESIDENT};

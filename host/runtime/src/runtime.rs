@@ -170,12 +170,11 @@ impl Runtime {
 pub(crate) const POOL_SLOTS: u32 = 128;
 /// Linear-memory pages kept mapped between calls in a pool slot, so the next call does not
 /// page-fault them in again (a 12 MP JPEG's thumbnail touches about 20 MiB: its input, read
-/// into a growing buffer, and the decoder's planes).
+/// into a growing buffer, and the decoder's planes). A slot is reset by zeroing only the pages
+/// the call dirtied (Linux's `PAGEMAP_SCAN`, kernel 6.7 and later), not all of these bytes
+/// (where the kernel cannot say, wasmtime falls back to that). Section 1d of the bench
+/// measures both.
 pub const KEEP_RESIDENT: usize = 64 << 20;
-/// Whether a pool slot's memory is reset by zeroing only the pages the call dirtied (Linux's
-/// `PAGEMAP_SCAN`, kernel 6.7 and later), not all of the first [`KEEP_RESIDENT`] bytes (where
-/// the kernel cannot say, wasmtime falls back to that). Section 1d of the bench measures both.
-pub const RESET_DIRTY_PAGES: bool = true;
 
 /// The engine: the pooling allocator (reused memory slots, fewer page faults per call), or the
 /// on-demand allocator where the pool's address-space reservation cannot be made.
@@ -186,10 +185,8 @@ fn new_engine(limits: &Limits) -> Result<Engine, RunError> {
         .total_tables(POOL_SLOTS)
         .total_core_instances(POOL_SLOTS)
         .max_memory_size(limits.memory_bytes)
-        .linear_memory_keep_resident(KEEP_RESIDENT);
-    if RESET_DIRTY_PAGES {
-        pool.pagemap_scan(wasmtime::Enabled::Auto);
-    }
+        .linear_memory_keep_resident(KEEP_RESIDENT)
+        .pagemap_scan(wasmtime::Enabled::Auto);
     pooled.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
     match Engine::new(&pooled) {
         Ok(engine) => Ok(engine),
