@@ -181,16 +181,15 @@ pub async fn run(
     )?);
     link.first_connect().await?;
     let plugins = Arc::new(load_plugins(&config).await?);
+    let held = config.concurrency + config.prefetch.unwrap_or(config.concurrency);
     let shared = Arc::new(Shared {
         link: link.clone(),
         plugins,
         counters: Counters::default(),
         slots: Semaphore::new(config.concurrency),
-        reporting: Semaphore::new(0),
+        reporting: Semaphore::new(REPORTS_PER_HELD * held),
         plugin_time: config.limits.time,
     });
-    let held = config.concurrency + config.prefetch.unwrap_or(config.concurrency);
-    shared.reporting.add_permits(REPORTS_PER_HELD * held);
     let mut tasks = tokio::task::JoinSet::new();
     fetch_loop(&shared, held, &mut tasks, stop, config.lease_wait).await;
     while tasks.join_next().await.is_some() {}
