@@ -2,7 +2,10 @@
 //!
 //! With `--dir`, small files travel together: up to [`GROUP_FILES`] files (and
 //! [`GROUP_BYTES`] bytes) in one `batch` request, `--jobs` requests in flight, each file
-//! answered and reported as if registered alone. A larger file goes on its own.
+//! answered and reported as if registered alone. A larger file goes on its own, and the
+//! requests in flight carry at most [`IN_FLIGHT_BYTES`] between them: uploads share the link,
+//! so sending fewer at once lands the first registrations (and the workers' first tasks)
+//! sooner without slowing the whole.
 
 use crate::cli::{Global, RegisterArgs};
 use crate::connect::Master;
@@ -23,7 +26,11 @@ use tokio::task::JoinSet;
 /// Files per `batch` request of `--dir` (the master's cap on a batch).
 const GROUP_FILES: usize = 32;
 /// Bytes of files per `batch` request; a file this large or larger goes alone.
-const GROUP_BYTES: u64 = 4 << 20;
+const GROUP_BYTES: u64 = 1 << 20;
+/// Bytes of files in the requests in flight at once (a larger group still goes, alone). With
+/// eight 1 MiB uploads at once, each arrives at an eighth of the link's speed, and the master
+/// commits nothing until the first has arrived whole.
+const IN_FLIGHT_BYTES: u64 = 4 << 20;
 
 pub async fn run(global: &Global, args: RegisterArgs) -> anyhow::Result<Exit> {
     let params = args.params.params();
@@ -152,21 +159,33 @@ async fn register_dir(
     let mut results: Vec<(String, Outcome)> = Vec::with_capacity(candidates.len());
     let mut summary = Summary::default();
     let mut in_flight = JoinSet::new();
-    let mut queue = groups(candidates).into_iter();
+    let mut in_flight_bytes = 0;
+    let mut queue = groups(candidates).into_iter().peekable();
     let finished: anyhow::Result<()> = async {
         loop {
             while in_flight.len() < usize::from(jobs) {
-                let Some(group) = queue.next() else { break };
+                let fits = queue.peek().is_some_and(|group| {
+                    in_flight.is_empty() || in_flight_bytes + group.bytes <= IN_FLIGHT_BYTES
+                });
+                let Some(group) = queue.next_if(|_| fits) else {
+                    break;
+                };
+                in_flight_bytes += group.bytes;
                 let master = master.clone();
                 let plugin = plugin.clone();
-                in_flight
-                    .spawn(async move { register_group(&master, group, plugin, params).await });
+                in_flight.spawn(async move {
+                    let bytes = group.bytes;
+                    let outcomes = register_group(&master, group.files, plugin, params).await;
+                    (bytes, outcomes)
+                });
             }
             let Some(joined) = in_flight.join_next().await else {
                 return Ok(());
             };
             // A panic in a task would be a bug; say so rather than unwinding.
-            for (name, outcome) in joined.context("a registration task failed")?? {
+            let (bytes, outcomes) = joined.context("a registration task failed")?;
+            in_flight_bytes -= bytes;
+            for (name, outcome) in outcomes? {
                 summary.add(&outcome);
                 progress.inc(1);
                 progress.suspend(|| report(&name, &outcome, json))?;
@@ -224,24 +243,30 @@ fn json_of(name: &str, outcome: &Outcome) -> anyhow::Result<serde_json::Value> {
     })
 }
 
+/// Files that travel in one request, and their bytes (by their size when grouped).
+struct Group {
+    files: Vec<Candidate>,
+    bytes: u64,
+}
+
 /// The folder's files in groups of at most [`GROUP_FILES`] files and [`GROUP_BYTES`] bytes (by
 /// their size now; a file that cannot be measured goes alone and says why when read).
-fn groups(candidates: Vec<Candidate>) -> Vec<Vec<Candidate>> {
-    let mut groups: Vec<Vec<Candidate>> = Vec::new();
-    let mut bytes = 0;
+fn groups(candidates: Vec<Candidate>) -> Vec<Group> {
+    let mut groups: Vec<Group> = Vec::new();
     for candidate in candidates {
         let size = std::fs::metadata(&candidate.path).map_or(GROUP_BYTES, |m| m.len());
-        let fits = groups.last().is_some_and(|group| {
-            group.len() < GROUP_FILES.min(MAX_BATCH_REQUESTS) && bytes + size < GROUP_BYTES
-        });
-        if fits {
-            bytes += size;
-            if let Some(group) = groups.last_mut() {
-                group.push(candidate);
+        match groups.last_mut() {
+            Some(group)
+                if group.files.len() < GROUP_FILES.min(MAX_BATCH_REQUESTS)
+                    && group.bytes + size < GROUP_BYTES =>
+            {
+                group.bytes += size;
+                group.files.push(candidate);
             }
-        } else {
-            bytes = size;
-            groups.push(vec![candidate]);
+            _ => groups.push(Group {
+                files: vec![candidate],
+                bytes: size,
+            }),
         }
     }
     groups
