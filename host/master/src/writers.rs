@@ -17,15 +17,20 @@
 //! job whose puts failed, or whose batch's pack commit failed, writes no row), and its answer
 //! is built only after the commit that holds its rows; a failed commit fails every job whose
 //! writes it held. Several threads, so that one slow put (a large file, an S3 request) does not
-//! hold up every other write; their batches still share commits.
+//! hold up every other write; their batches still share commits. Two when every store is on
+//! this machine (SQLite and the folder), four when a store is across the network (PostgreSQL,
+//! S3): each thread more splits the waiting jobs into smaller batches, with more commits and
+//! more thread wake-ups, which only pays when puts and reads wait on the network.
 
 use crate::errors::OpError;
 use crate::state::State;
 use std::panic::AssertUnwindSafe;
 use std::sync::{mpsc, Arc, Mutex};
 
-/// Writer threads.
-const THREADS: usize = 4;
+/// Writer threads when the registry and the blobs are on this machine (SQLite, the folder).
+pub(crate) const LOCAL_THREADS: usize = 2;
+/// Writer threads when a store is across the network (PostgreSQL, S3).
+pub(crate) const NETWORK_THREADS: usize = 4;
 /// Most jobs one writer takes at once.
 const MAX_JOBS: usize = 64;
 
@@ -47,10 +52,11 @@ pub(crate) struct Writers {
 }
 
 impl Writers {
-    pub fn start() -> std::io::Result<Writers> {
+    /// Starts `threads` writer threads (at least one).
+    pub fn start(threads: usize) -> std::io::Result<Writers> {
         let (queue, jobs) = mpsc::channel::<Job>();
         let jobs = Arc::new(Mutex::new(jobs));
-        for n in 0..THREADS {
+        for n in 0..threads.max(1) {
             let jobs = jobs.clone();
             std::thread::Builder::new()
                 .name(format!("cdn-writer-{n}"))
