@@ -187,7 +187,7 @@ fn run_once(
     };
     let (master_cpu0, workers_cpu0) = cluster.cpu()?;
     let before = cluster.durability_counts()?;
-    let machine0 = proc_stats::machine()?;
+    let machine = proc_stats::MachineSampler::start()?;
     let start_ms = now_ms();
     let start = Instant::now();
     cluster.cdn(&[
@@ -203,7 +203,6 @@ fn run_once(
         recording.stop()?;
     }
     let (master_cpu1, workers_cpu1) = cluster.cpu()?;
-    let machine1 = proc_stats::machine()?;
     let (master_cpu, workers_cpu) = (
         master_cpu1.since(master_cpu0),
         workers_cpu1.since(workers_cpu0),
@@ -238,7 +237,7 @@ fn run_once(
         master_cpu_ms: master_cpu.total() * 1e3 / n,
         master_system_ms: master_cpu.system * 1e3 / n,
         workers_cpu_ms: workers_cpu.total() * 1e3 / n,
-        machine_busy: (machine1.0 - machine0.0) / (machine1.1 - machine0.1).max(1e-9),
+        machine_busy: machine.busy_until(last_ms)?,
         master_rss,
         worker_rss,
         writes_per_task: after.writes.saturating_sub(before.writes) as f64 / n,
@@ -331,8 +330,8 @@ pub fn report(
     ));
     let mut time = vec![
         format!(
-            "the CPUs were {:.0}% busy while the tasks ran (everything on the machine, the \
-             client included)",
+            "the CPUs were {:.0}% busy from the first registration to the last completion (everything on \
+             the machine, the client included; sampled every 10 ms)",
             f.machine_busy * 100.0
         ),
         format!(

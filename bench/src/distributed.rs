@@ -105,7 +105,7 @@ fn run_once(
     cluster.cdn(&["wait", "warm-up.jpg", "--timeout", "300s"])?;
 
     let (master_cpu0, workers_cpu0) = cluster.cpu()?;
-    let machine0 = proc_stats::machine()?;
+    let machine = proc_stats::MachineSampler::start()?;
     let start_ms = now_ms();
     let start = Instant::now();
     cluster.cdn(&["register".as_ref(), "--dir".as_ref(), folder.as_os_str()])?;
@@ -114,7 +114,6 @@ fn run_once(
     cluster.cdn(&wait)?;
     let waited = start.elapsed();
     let (master_cpu1, workers_cpu1) = cluster.cpu()?;
-    let machine1 = proc_stats::machine()?;
     let (master_rss, worker_rss) = cluster.peak_rss()?;
     let records = cluster.stop()?;
 
@@ -128,7 +127,7 @@ fn run_once(
         worker_rss,
         master_cpu_ms: master_cpu1.since(master_cpu0).total() * 1e3 / n,
         workers_cpu_ms: workers_cpu1.since(workers_cpu0).total() * 1e3 / n,
-        machine_busy: (machine1.0 - machine0.0) / (machine1.1 - machine0.1).max(1e-9),
+        machine_busy: machine.busy_until(last_ms)?,
     })
 }
 

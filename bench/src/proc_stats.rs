@@ -90,3 +90,59 @@ pub fn machine() -> Result<(f64, f64)> {
 pub fn mib(bytes: u64) -> String {
     format!("{:.1}", bytes as f64 / (1024.0 * 1024.0))
 }
+
+/// The machine's CPU time ([`machine`]) sampled every 10 ms on a thread of its own, so that the
+/// share of busy CPU can be taken up to a moment known only afterwards (the last completion the
+/// registry records), not up to when a poll noticed it.
+pub struct MachineSampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Vec<(i64, f64, f64)>>>,
+}
+
+/// A run that fails before [`MachineSampler::busy_until`] stops the sampling too.
+impl Drop for MachineSampler {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl MachineSampler {
+    /// Takes the first sample now.
+    pub fn start() -> Result<MachineSampler> {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let first = machine()?;
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut samples = vec![(crate::cluster::now_ms(), first.0, first.1)];
+            while !stopped.load(Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                if let Ok((busy, total)) = machine() {
+                    samples.push((crate::cluster::now_ms(), busy, total));
+                }
+            }
+            samples
+        });
+        Ok(MachineSampler {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The share of the machine's CPU time that was busy from the start to `until_ms` (wall
+    /// clock, milliseconds; up to the first sample at or after it).
+    pub fn busy_until(mut self, until_ms: i64) -> Result<f64> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let samples = self
+            .thread
+            .take()
+            .context("the CPU sampler was already stopped")?
+            .join()
+            .map_err(|_| anyhow::anyhow!("the CPU sampler thread panicked"))?;
+        let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
+            anyhow::bail!("no CPU samples");
+        };
+        let end = samples.iter().find(|s| s.0 >= until_ms).unwrap_or(last);
+        Ok((end.1 - first.1) / (end.2 - first.2).max(1e-9))
+    }
+}

@@ -128,7 +128,7 @@ pub fn report(
         }
         line.push_str(&format!(
             ". With {cpus:.0} CPUs fully busy that would allow ~{:.0} images/s; they were {:.0}% \
-             busy (everything on the machine). The rest is time spent waiting on the network and \
+             busy up to the last thumbnail (everything on the machine). The rest is time spent waiting on the network and \
              the disk: the lease round trip, the source download and the thumbnail upload \
              (fsynced on the master before the completion commits) of each task.",
             1e3 * cpus / cpu_ms.max(1e-9),
