@@ -29,6 +29,7 @@ mod output;
 mod plugins;
 mod task;
 
+use bytes::Bytes;
 use cdn_certs::Role;
 use cdn_common::MasterList;
 use cdn_proto::{
@@ -303,10 +304,11 @@ async fn fetch_loop(
             Ok((response, body)) => {
                 backoff.reset();
                 let grants = response.grants();
-                let Some(sources) = split_sources(&grants, &body) else {
+                let bytes = body.len();
+                let Some(sources) = split_sources(&grants, body) else {
                     tracing::error!(
                         grants = grants.len(),
-                        bytes = body.len(),
+                        bytes,
                         "the master's lease answer does not add up (source sizes against its                          body); the leases will expire"
                     );
                     continue;
@@ -341,16 +343,18 @@ async fn fetch_loop(
     }
 }
 
-/// Each grant's source bytes, cut from the answer's body (one grant with no size given gets
-/// the whole body).
-fn split_sources(grants: &[LeaseGrant], body: &[u8]) -> Option<Vec<Vec<u8>>> {
+/// Each grant's source bytes, cut from the answer's body without copying them (one grant with
+/// no size given gets the whole body). The body's memory is freed when the last of its tasks
+/// is done with its source.
+fn split_sources(grants: &[LeaseGrant], body: Vec<u8>) -> Option<Vec<Bytes>> {
+    let body = Bytes::from(body);
     if let [one] = grants {
         if one.source_size == 0 {
-            return Some(vec![body.to_vec()]);
+            return Some(vec![body]);
         }
     }
-    let parts = split_body(body, grants.iter().map(|g| g.source_size))?;
-    Some(parts.into_iter().map(<[u8]>::to_vec).collect())
+    let parts = split_body(&body, grants.iter().map(|g| g.source_size))?;
+    Some(parts.into_iter().map(|part| body.slice_ref(part)).collect())
 }
 
 /// One task from its grant to its report; `room` (its place among the tasks held) is given
@@ -358,7 +362,7 @@ fn split_sources(grants: &[LeaseGrant], body: &[u8]) -> Option<Vec<Vec<u8>>> {
 async fn run_task(
     shared: Arc<Shared>,
     grant: LeaseGrant,
-    source: Vec<u8>,
+    source: Bytes,
     received: std::time::Instant,
     mut stop: watch::Receiver<Stop>,
     room: OwnedSemaphorePermit,

@@ -9,6 +9,7 @@ use crate::link::{Backoff, CallError, Link};
 use crate::output;
 use crate::plugins::Plugins;
 use crate::{reached, Stop};
+use bytes::Bytes;
 use cdn_common::ContentHash;
 use cdn_proto::{error_text, kind, FailResponse, LeaseGrant, Request};
 use cdn_runtime::RunError;
@@ -79,7 +80,7 @@ pub(crate) struct TaskEnv<'a> {
 pub(crate) async fn run(
     env: &TaskEnv<'_>,
     grant: LeaseGrant,
-    source: Vec<u8>,
+    source: Bytes,
     received: Instant,
     stop: &mut watch::Receiver<Stop>,
     room: OwnedSemaphorePermit,
@@ -100,7 +101,7 @@ pub(crate) async fn run(
 async fn held(
     env: &TaskEnv<'_>,
     grant: &LeaseGrant,
-    source: Vec<u8>,
+    source: Bytes,
     clock: &LeaseClock,
     mut lost: watch::Receiver<Option<String>>,
     stop: &mut watch::Receiver<Stop>,
@@ -143,7 +144,7 @@ async fn held(
 async fn work(
     env: &TaskEnv<'_>,
     grant: &LeaseGrant,
-    source: Vec<u8>,
+    source: Bytes,
     stop: &mut watch::Receiver<Stop>,
 ) -> Option<Report> {
     if ContentHash::of(&source) != grant.source_hash {
