@@ -318,7 +318,13 @@ async fn register_group(
                     },
                     body_len: bytes.len() as u64,
                 });
-                body.extend_from_slice(&bytes);
+                // The first file's bytes become the body as they are (a lone file is not
+                // copied); the others are appended.
+                if body.is_empty() {
+                    body = bytes;
+                } else {
+                    body.extend_from_slice(&bytes);
+                }
                 ids.push(id);
             }
         }

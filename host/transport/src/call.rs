@@ -46,7 +46,7 @@ impl Client {
         let header = to_header(request).map_err(|source| CallError::Encode { op, source })?;
         tracing::debug!(op, body = body.len(), "request");
         let response = self
-            .request(&Frame { header, body })
+            .request_owned(Frame { header, body })
             .await
             .map_err(|source| CallError::Transport { op, source })?;
         match parse_response::<T>(&response.header) {

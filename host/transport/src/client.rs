@@ -261,6 +261,12 @@ impl Client {
     /// Sends one request on a new stream and waits for its response. An error response from
     /// the server (see [`Frame::as_error`]) is still a response.
     pub async fn request(&self, request: &Frame) -> Result<Frame, ClientError> {
+        self.request_owned(request.clone()).await
+    }
+
+    /// [`Client::request`] for a frame the caller is done with: its body moves into quinn as it
+    /// is, never copied on its way out (a source uploaded, a thumbnail reported).
+    pub async fn request_owned(&self, request: Frame) -> Result<Frame, ClientError> {
         let (mut send, mut recv) = self
             .connection
             .open_bi()

@@ -155,18 +155,9 @@ impl Frame {
     }
 }
 
-/// Writes a frame and finishes the stream. The body is copied once, into quinn's send buffer
-/// (not first into an encoded frame); [`write_owned`] does not copy it at all.
-pub async fn write(send: &mut quinn::SendStream, frame: &Frame) -> Result<(), FrameError> {
-    let head = frame.encode_head(frame.body.len());
-    send.write_all(&head).await.map_err(stream_error)?;
-    send.write_all(&frame.body).await.map_err(stream_error)?;
-    send.finish().map_err(stream_error)
-}
-
-/// [`write`] for a frame the caller is done with: its body moves into quinn as it is, so a
-/// large response (a source a worker downloads) is never copied on its way out.
-pub async fn write_owned(send: &mut quinn::SendStream, frame: Frame) -> Result<(), FrameError> {
+/// Writes a frame and finishes the stream. Its body moves into quinn as it is, so a large
+/// body (a source uploaded or downloaded) is never copied on its way out.
+pub async fn write(send: &mut quinn::SendStream, frame: Frame) -> Result<(), FrameError> {
     let head = frame.encode_head(frame.body.len());
     let mut chunks = [Bytes::from(head), Bytes::from(frame.body)];
     send.write_all_chunks(&mut chunks)

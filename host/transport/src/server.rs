@@ -241,7 +241,7 @@ async fn serve_stream<H: Handler>(
             Frame::error(kind, message)
         }
     };
-    if let Err(e) = frame::write_owned(&mut send, response).await {
+    if let Err(e) = frame::write(&mut send, response).await {
         tracing::debug!(peer = %peer, "could not send a response: {e}");
     }
 }
