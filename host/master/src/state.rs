@@ -1,12 +1,12 @@
 //! What every request shares: registry, blobs, configuration, the "work arrived" signal and the
 //! workers seen; and the one way to run blocking storage work off the async threads.
 
-use crate::blobs::{BlobSpec, BlobStore};
+use crate::blobs::BlobStore;
 use crate::errors::OpError;
 use crate::metrics::Metrics;
-use crate::registry::{Registry, RegistrySpec};
+use crate::registry::Registry;
 use crate::workers::SeenWorkers;
-use crate::writers::{Writers, LOCAL_THREADS, NETWORK_THREADS};
+use crate::writers::Writers;
 use crate::{MasterConfig, MasterError};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -35,13 +35,7 @@ impl State {
         config: MasterConfig,
     ) -> Result<State, MasterError> {
         let workers = SeenWorkers::new(config.workers_window);
-        let local_registry = !matches!(config.registry, Some(RegistrySpec::Postgres(_)));
-        let local_blobs = !matches!(config.blobs, Some(BlobSpec::S3(_)));
-        let writers = if local_registry && local_blobs {
-            LOCAL_THREADS
-        } else {
-            NETWORK_THREADS
-        };
+        let writers = Writers::start(&config).map_err(MasterError::Writers)?;
         Ok(State {
             registry,
             blobs,
@@ -49,7 +43,7 @@ impl State {
             work: Notify::new(),
             workers,
             metrics: Metrics::new(),
-            writers: Writers::start(writers).map_err(MasterError::Writers)?,
+            writers,
             closing: AtomicBool::new(false),
         })
     }

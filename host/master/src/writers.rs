@@ -22,15 +22,18 @@
 //! S3): each thread more splits the waiting jobs into smaller batches, with more commits and
 //! more thread wake-ups, which only pays when puts and reads wait on the network.
 
+use crate::blobs::BlobSpec;
 use crate::errors::OpError;
+use crate::registry::RegistrySpec;
 use crate::state::State;
+use crate::MasterConfig;
 use std::panic::AssertUnwindSafe;
 use std::sync::{mpsc, Arc, Mutex};
 
 /// Writer threads when the registry and the blobs are on this machine (SQLite, the folder).
-pub(crate) const LOCAL_THREADS: usize = 2;
+const LOCAL_THREADS: usize = 2;
 /// Writer threads when a store is across the network (PostgreSQL, S3).
-pub(crate) const NETWORK_THREADS: usize = 4;
+const NETWORK_THREADS: usize = 4;
 /// Most jobs one writer takes at once.
 const MAX_JOBS: usize = 64;
 
@@ -52,11 +55,19 @@ pub(crate) struct Writers {
 }
 
 impl Writers {
-    /// Starts `threads` writer threads (at least one).
-    pub fn start(threads: usize) -> std::io::Result<Writers> {
+    /// Starts the writer threads for the stores `config` names ([`LOCAL_THREADS`] or
+    /// [`NETWORK_THREADS`]).
+    pub fn start(config: &MasterConfig) -> std::io::Result<Writers> {
+        let network = matches!(config.registry, Some(RegistrySpec::Postgres(_)))
+            || matches!(config.blobs, Some(BlobSpec::S3(_)));
+        let threads = if network {
+            NETWORK_THREADS
+        } else {
+            LOCAL_THREADS
+        };
         let (queue, jobs) = mpsc::channel::<Job>();
         let jobs = Arc::new(Mutex::new(jobs));
-        for n in 0..threads.max(1) {
+        for n in 0..threads {
             let jobs = jobs.clone();
             std::thread::Builder::new()
                 .name(format!("cdn-writer-{n}"))
