@@ -330,8 +330,8 @@ pub fn report(
     ));
     let mut time = vec![
         format!(
-            "the CPUs were {:.0}% busy from the first registration to the last completion (everything on \
-             the machine, the client included; sampled every 10 ms)",
+            "the CPUs were {:.0}% busy from the first registration to the last completion \
+             (everything on the machine, the client included; sampled every 10 ms)",
             f.machine_busy * 100.0
         ),
         format!(

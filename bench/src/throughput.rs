@@ -128,9 +128,10 @@ pub fn report(
         }
         line.push_str(&format!(
             ". With {cpus:.0} CPUs fully busy that would allow ~{:.0} images/s; they were {:.0}% \
-             busy up to the last thumbnail (everything on the machine). The rest is time spent waiting on the network and \
-             the disk: the lease round trip, the source download and the thumbnail upload \
-             (fsynced on the master before the completion commits) of each task.",
+             busy up to the last thumbnail (everything on the machine). The rest is time spent \
+             waiting on the network and the disk: the lease round trip, the source download and \
+             the thumbnail upload (fsynced on the master before the completion commits) of each \
+             task.",
             1e3 * cpus / cpu_ms.max(1e-9),
             d.machine_busy * 100.0
         ));

@@ -309,7 +309,8 @@ async fn fetch_loop(
                     tracing::error!(
                         grants = grants.len(),
                         bytes,
-                        "the master's lease answer does not add up (source sizes against its                          body); the leases will expire"
+                        "the master's lease answer does not add up (source sizes against its \
+                         body); the leases will expire"
                     );
                     continue;
                 };
