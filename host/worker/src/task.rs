@@ -167,7 +167,7 @@ async fn work(
     };
     // A task leased ahead waits here for a plugin slot (its keeper extends the lease meanwhile);
     // the slot is given back when the call ends, before the report goes out.
-    let _slot = tokio::select! {
+    let slot = tokio::select! {
         slot = env.slots.acquire() => match slot {
             Ok(slot) => slot,
             Err(_) => return Some(Report::failure("host_error", "the worker's plugin slots are closed", true)),
@@ -177,11 +177,32 @@ async fn work(
             return None;
         }
     };
-    // The plugin is about to run: this extend tells the master, which counts the attempt.
-    if let Err(keeper::Lost(why)) = keeper::extend(env.link, grant).await.map(|_| ()) {
-        tracing::warn!(image = %grant.image_id, token = grant.token, "lease lost before the plugin ran: {why}");
+    // The plugin is about to run: this extend tells the master, which counts the attempt. The
+    // call does not wait for its answer (a round trip to the master's next commit, all that
+    // time with the slot taken and no plugin running); the report does, so the master hears of
+    // the start before the result, and a start it refuses (the lease is no longer this
+    // worker's) drops the result.
+    let start = keeper::extend(env.link, grant);
+    let call = call(env, grant, plugin, source, stop, slot);
+    let (start, report) = tokio::join!(start, call);
+    if let Err(keeper::Lost(why)) = start {
+        tracing::warn!(image = %grant.image_id, token = grant.token, "lease lost as the plugin ran: {why}");
         return None;
     }
+    report
+}
+
+/// One plugin call off the async threads, within its time cap (plus [`TIME_CAP_GRACE`]); its
+/// plugin slot is given back when the call ends. `None` when the task was handed back
+/// meanwhile.
+async fn call(
+    env: &TaskEnv<'_>,
+    grant: &LeaseGrant,
+    plugin: Arc<cdn_runtime::Plugin>,
+    source: Bytes,
+    stop: &mut watch::Receiver<Stop>,
+    _slot: tokio::sync::SemaphorePermit<'_>,
+) -> Option<Report> {
     let args = grant.args.clone();
     let job = tokio::task::spawn_blocking(move || {
         let started = Instant::now();
