@@ -128,8 +128,9 @@ pub fn to_header<T: Serialize>(message: &T) -> Result<Map<String, Value>, ProtoE
 }
 
 /// A message from a JSON object header (fields it does not know, such as `body_len`, ignored).
+/// Read from the object in place: the header is not copied first.
 pub fn from_header<T: DeserializeOwned>(header: &Map<String, Value>) -> Result<T, ProtoError> {
-    Ok(serde_json::from_value(Value::Object(header.clone()))?)
+    Ok(T::deserialize(header)?)
 }
 
 /// A response header as `T`, or the error it carries as [`ProtoError::Remote`].

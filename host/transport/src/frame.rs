@@ -144,13 +144,34 @@ impl Frame {
 
     /// What goes before the body on the wire: the header's length and the header (with the
     /// body's length in it).
+    ///
+    /// The header is written as it is and `body_len` is appended inside its closing brace, so
+    /// the header is not copied to add it (a header that holds a `body_len` of its own, which
+    /// the framing would drop on reading, is copied without it first).
     fn encode_head(&self, body_len: usize) -> Vec<u8> {
-        let mut header = self.header.clone();
-        header.insert(BODY_LEN.into(), Value::from(body_len as u64));
-        let json = Value::Object(header).to_string();
-        let mut out = Vec::with_capacity(4 + json.len());
-        out.extend_from_slice(&(json.len() as u32).to_be_bytes());
-        out.extend_from_slice(json.as_bytes());
+        let own_len;
+        let header = if self.header.contains_key(BODY_LEN) {
+            let mut copy = self.header.clone();
+            copy.remove(BODY_LEN);
+            own_len = copy;
+            &own_len
+        } else {
+            &self.header
+        };
+        let mut out = Vec::with_capacity(128);
+        out.extend_from_slice(&[0; 4]);
+        // A map with string keys always serializes; `{}` is the fallback all the same.
+        if serde_json::to_writer(&mut out, header).is_err() {
+            out.truncate(4);
+            out.extend_from_slice(b"{}");
+        }
+        out.pop(); // the closing brace
+        if out.len() > 5 {
+            out.push(b',');
+        }
+        out.extend_from_slice(format!("\"{BODY_LEN}\":{body_len}}}").as_bytes());
+        let len = (out.len() - 4) as u32;
+        out[..4].copy_from_slice(&len.to_be_bytes());
         out
     }
 }
@@ -281,4 +302,42 @@ async fn read_exact(recv: &mut quinn::RecvStream, buf: &mut [u8]) -> Result<(), 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The header as the wire carries it: the length prefix checked, the JSON parsed.
+    fn wire_header(frame: &Frame) -> Value {
+        let bytes = frame.encode();
+        let len = u32::from_be_bytes(bytes[..4].try_into().expect("4 bytes")) as usize;
+        assert_eq!(bytes.len(), 4 + len + frame.body.len());
+        assert_eq!(&bytes[4 + len..], &frame.body[..]);
+        serde_json::from_slice(&bytes[4..4 + len]).expect("the header is JSON")
+    }
+
+    #[test]
+    fn the_body_length_joins_the_header() {
+        let empty = Frame::new(json!({}), Vec::new());
+        assert_eq!(wire_header(&empty), json!({"body_len": 0}));
+        let full = Frame::new(
+            json!({"op": "lease", "max": 8, "a": {"b": [1, "}"]}}),
+            vec![7; 5],
+        );
+        assert_eq!(
+            wire_header(&full),
+            json!({"op": "lease", "max": 8, "a": {"b": [1, "}"]}, "body_len": 5})
+        );
+    }
+
+    #[test]
+    fn a_body_len_in_the_header_is_replaced_not_repeated() {
+        let frame = Frame::new(json!({"body_len": 99, "x": 1}), vec![1, 2]);
+        let bytes = frame.encode();
+        let text = String::from_utf8_lossy(&bytes[4..]);
+        assert_eq!(text.matches("body_len").count(), 1, "{text}");
+        assert_eq!(wire_header(&frame), json!({"x": 1, "body_len": 2}));
+    }
 }
