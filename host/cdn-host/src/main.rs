@@ -155,8 +155,10 @@ struct WorkerArgs {
     /// Serve Prometheus metrics at http://ADDR/metrics.
     #[arg(long, value_name = "ADDR")]
     metrics: Option<SocketAddr>,
-    /// Tasks leased ahead of the plugin calls (default: as many as --concurrency), so the next
-    /// source is already here when a call ends. 0 leases only what runs.
+    /// Tasks leased ahead of the plugin calls, so the next source is already here when a call
+    /// ends. 0 leases only what runs. Default: paced by the calls, enough to cover about 20 ms
+    /// of calls per slot (one per slot for calls that long or longer; up to 64 held in all,
+    /// and about 64 MiB of sources waiting).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16))]
     prefetch: Option<u16>,
 }

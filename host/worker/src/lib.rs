@@ -9,11 +9,13 @@
 //! - [`keeper`]: the lease timed on this machine's clock, extended from the grant's receipt
 //!   until the report is acknowledged.
 //! - [`output`]: the thumbnail's format and size, read from its header.
+//! - [`pace`]: how many tasks to lease ahead of the plugin slots.
 //!
 //! - [`batching`]: reports on tasks held leave in batches (one frame, one master commit).
 //!
 //! [`run`] is a pipeline: one fetch loop keeps `concurrency + prefetch` tasks held before and
-//! in their plugin calls, asking for as many as there is room for in one `lease` long poll;
+//! in their plugin calls (without `--prefetch`, as many ahead as cover about 20 ms of calls per
+//! slot: [`pace`]), asking for as many as there is room for in one `lease` long poll;
 //! each task runs in a task of its own that waits for one of `concurrency` plugin slots, so the
 //! next source is already here when a call ends. A task whose call has ended makes room for the
 //! next lease while its report travels (up to [`REPORTS_PER_HELD`] reports per place held), so
@@ -26,6 +28,7 @@ mod keeper;
 mod link;
 pub mod metrics;
 mod output;
+mod pace;
 mod plugins;
 mod task;
 
@@ -182,7 +185,8 @@ pub async fn run(
     )?);
     link.first_connect().await?;
     let plugins = Arc::new(load_plugins(&config).await?);
-    let held = config.concurrency + config.prefetch.unwrap_or(config.concurrency);
+    let pace = pace::Pace::new(config.concurrency, config.prefetch);
+    let held = pace.initial_held();
     let shared = Arc::new(Shared {
         link: link.clone(),
         plugins,
@@ -190,9 +194,10 @@ pub async fn run(
         slots: Semaphore::new(config.concurrency),
         reporting: Semaphore::new(REPORTS_PER_HELD * held),
         plugin_time: config.limits.time,
+        pace,
     });
     let mut tasks = tokio::task::JoinSet::new();
-    fetch_loop(&shared, held, &mut tasks, stop, config.lease_wait).await;
+    fetch_loop(&shared, &mut tasks, stop, config.lease_wait).await;
     while tasks.join_next().await.is_some() {}
     link.close().await;
     let summary = WorkerSummary {
@@ -244,6 +249,8 @@ struct Shared {
     /// One permit per report awaiting its acknowledgement, past its place among the tasks held.
     reporting: Semaphore,
     plugin_time: Duration,
+    /// How many tasks to hold.
+    pace: pace::Pace,
 }
 
 /// Reports that may await their acknowledgement per place among the tasks held: with tasks
@@ -254,27 +261,27 @@ struct Shared {
 /// memory than before.
 pub const REPORTS_PER_HELD: usize = 4;
 
-/// Leases tasks while there is room for them (`held` at most) until told to drain, starting
-/// each in a task of its own (in `tasks`). One long poll at a time, for as many tasks as there
-/// is room for.
+/// Leases tasks while there is room for them (as many held as the pace says) until told to
+/// drain, starting each in a task of its own (in `tasks`). One long poll at a time, for as
+/// many tasks as there is room for.
 async fn fetch_loop(
     shared: &Arc<Shared>,
-    held: usize,
     tasks: &mut tokio::task::JoinSet<()>,
     mut stop: watch::Receiver<Stop>,
     lease_wait: Duration,
 ) {
-    let room = Arc::new(Semaphore::new(held.max(1)));
+    let mut room = Room::new(shared.pace.held());
     let wait_ms = u64::try_from(lease_wait.as_millis()).unwrap_or(MAX_LEASE_WAIT_MS);
     let mut backoff = Backoff::new();
     loop {
         if *stop.borrow() != Stop::Run {
             return;
         }
+        room.resize(shared.pace.held());
         // Reap the tasks that ended, so the set does not grow with every task ever run.
         while tasks.try_join_next().is_some() {}
         let first = tokio::select! {
-            permit = room.clone().acquire_owned() => match permit {
+            permit = room.places.clone().acquire_owned() => match permit {
                 Ok(permit) => permit,
                 Err(_) => return,
             },
@@ -282,10 +289,14 @@ async fn fetch_loop(
         };
         let mut permits = vec![first];
         while permits.len() < MAX_LEASE_BATCH as usize {
-            match room.clone().try_acquire_owned() {
+            match room.places.clone().try_acquire_owned() {
                 Ok(permit) => permits.push(permit),
                 Err(_) => break,
             }
+        }
+        room.shrink_with(&mut permits);
+        if permits.is_empty() {
+            continue;
         }
         let request = Request::Lease {
             wait_ms,
@@ -314,6 +325,9 @@ async fn fetch_loop(
                     );
                     continue;
                 };
+                for source in &sources {
+                    shared.pace.source_arrived(source.len());
+                }
                 for ((grant, source), permit) in grants.into_iter().zip(sources).zip(permits) {
                     tasks.spawn(run_task(
                         shared.clone(),
@@ -340,6 +354,52 @@ async fn fetch_loop(
                     _ = reached(&mut stop, Stop::Drain) => return,
                 }
             }
+        }
+    }
+}
+
+/// The places among the tasks held: one permit each, as many as the pace last said. Growing
+/// adds places at once; shrinking takes places out as they come free (`owed`).
+struct Room {
+    places: Arc<Semaphore>,
+    size: usize,
+    /// Places still to take out.
+    owed: usize,
+}
+
+impl Room {
+    fn new(size: usize) -> Room {
+        let size = size.max(1);
+        Room {
+            places: Arc::new(Semaphore::new(size)),
+            size,
+            owed: 0,
+        }
+    }
+
+    /// Makes the room `size` places (at least one).
+    fn resize(&mut self, size: usize) {
+        let size = size.max(1);
+        if size > self.size {
+            let grow = size - self.size;
+            let cancelled = grow.min(self.owed);
+            self.owed -= cancelled;
+            self.places.add_permits(grow - cancelled);
+        } else {
+            self.owed += self.size - size;
+        }
+        self.size = size;
+        self.owed -= self.places.forget_permits(self.owed);
+    }
+
+    /// Takes out of `permits` the places still owed.
+    fn shrink_with(&mut self, permits: &mut Vec<OwnedSemaphorePermit>) {
+        while self.owed > 0 {
+            let Some(permit) = permits.pop() else {
+                return;
+            };
+            permit.forget();
+            self.owed -= 1;
         }
     }
 }
@@ -374,6 +434,7 @@ async fn run_task(
         plugin_time: shared.plugin_time,
         slots: &shared.slots,
         reporting: &shared.reporting,
+        pace: &shared.pace,
     };
     let counter = match task::run(&env, grant, source, received, &mut stop, room).await {
         Outcome::Done => &shared.counters.done,

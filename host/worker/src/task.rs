@@ -75,6 +75,8 @@ pub(crate) struct TaskEnv<'a> {
     pub slots: &'a Semaphore,
     /// One permit per report in flight past its task's place among those held.
     pub reporting: &'a Semaphore,
+    /// Told how long each call took in its slot.
+    pub pace: &'a crate::pace::Pace,
 }
 
 pub(crate) async fn run(
@@ -204,6 +206,7 @@ async fn call(
     _slot: tokio::sync::SemaphorePermit<'_>,
 ) -> Option<Report> {
     let args = grant.args.clone();
+    let in_slot = Instant::now();
     let job = tokio::task::spawn_blocking(move || {
         let started = Instant::now();
         let result = plugin.run(&args, &source);
@@ -212,10 +215,13 @@ async fn call(
     });
     let cap = env.plugin_time + TIME_CAP_GRACE;
     tokio::select! {
-        result = job => Some(match result {
+        result = job => Some({
+            env.pace.call_took(in_slot.elapsed());
+            match result {
             Ok(Ok(bytes)) => made(bytes),
             Ok(Err(e)) => ran_into(&e),
             Err(e) => Report::failure("host_error", format!("plugin task failed: {e}"), true),
+            }
         }),
         _ = tokio::time::sleep(cap) => {
             tracing::error!(image = %grant.image_id, "the plugin call ran past its time cap plus {TIME_CAP_GRACE:?}: giving it up");
