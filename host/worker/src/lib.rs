@@ -443,3 +443,59 @@ async fn run_task(
     };
     counter.fetch_add(1, Ordering::Relaxed);
 }
+
+#[cfg(test)]
+mod room_tests {
+    use super::Room;
+
+    /// Takes every free place, as the fetch loop does, less those owed.
+    fn take_all(room: &mut Room) -> Vec<tokio::sync::OwnedSemaphorePermit> {
+        let mut permits = Vec::new();
+        while let Ok(permit) = room.places.clone().try_acquire_owned() {
+            permits.push(permit);
+        }
+        room.shrink_with(&mut permits);
+        permits
+    }
+
+    #[test]
+    fn growing_adds_places_at_once() {
+        let mut room = Room::new(4);
+        let held = take_all(&mut room);
+        assert_eq!(held.len(), 4);
+        room.resize(10);
+        assert_eq!(take_all(&mut room).len(), 6);
+    }
+
+    #[test]
+    fn shrinking_takes_places_out_as_they_come_free() {
+        let mut room = Room::new(10);
+        let mut held = take_all(&mut room);
+        assert_eq!(held.len(), 10);
+        // All ten are held: the shrink to four is owed until places come free.
+        room.resize(4);
+        assert_eq!(room.owed, 6);
+        held.truncate(3); // seven tasks end
+        let taken = take_all(&mut room);
+        assert_eq!(taken.len(), 1, "7 free, 6 of them owed");
+        assert_eq!(room.owed, 0);
+        // Three held and the one just taken: the room is four.
+        assert!(take_all(&mut room).is_empty());
+        drop((held, taken));
+        assert_eq!(take_all(&mut room).len(), 4);
+    }
+
+    #[test]
+    fn a_shrink_is_cancelled_by_a_growth_before_it_is_paid() {
+        let mut room = Room::new(8);
+        let held = take_all(&mut room);
+        room.resize(2);
+        room.resize(6);
+        assert_eq!(room.owed, 2);
+        drop(held);
+        assert_eq!(take_all(&mut room).len(), 6);
+        // A free place is taken out at once.
+        room.resize(5);
+        assert_eq!(room.owed, 0);
+    }
+}
