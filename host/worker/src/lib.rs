@@ -186,7 +186,8 @@ pub async fn run(
     link.first_connect().await?;
     let plugins = Arc::new(load_plugins(&config).await?);
     let pace = pace::Pace::new(config.concurrency, config.prefetch);
-    let held = pace.initial_held();
+    // Before any call is timed: one task ahead per slot, or the fixed `--prefetch`.
+    let held = pace.held();
     let shared = Arc::new(Shared {
         link: link.clone(),
         plugins,
@@ -325,10 +326,8 @@ async fn fetch_loop(
                     );
                     continue;
                 };
-                for source in &sources {
-                    shared.pace.source_arrived(source.len());
-                }
                 for ((grant, source), permit) in grants.into_iter().zip(sources).zip(permits) {
+                    shared.pace.source_arrived(source.len());
                     tasks.spawn(run_task(
                         shared.clone(),
                         grant,

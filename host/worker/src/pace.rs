@@ -47,11 +47,6 @@ impl Pace {
         self.concurrency + self.ahead()
     }
 
-    /// Tasks held before any call has been timed, and the most a fixed `--prefetch` holds.
-    pub fn initial_held(&self) -> usize {
-        self.concurrency + self.fixed.unwrap_or(self.concurrency)
-    }
-
     fn ahead(&self) -> usize {
         if let Some(fixed) = self.fixed {
             return fixed;
@@ -117,7 +112,6 @@ mod tests {
     fn one_task_waits_per_slot_until_calls_are_timed_and_when_they_are_long() {
         let pace = Pace::new(2, None);
         assert_eq!(pace.held(), 4);
-        assert_eq!(pace.initial_held(), 4);
         with_calls(&pace, Duration::from_millis(80), 50);
         assert_eq!(pace.held(), 4);
     }
