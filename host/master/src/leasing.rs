@@ -183,10 +183,10 @@ pub(crate) async fn extend(
     token: u64,
 ) -> Result<Frame, OpError> {
     let worker = worker.to_string();
+    // The registry checks the lease (token, holder, deadline) in the update itself.
     let deadline_ms = writing_rows(state, move |s| {
-        check_current(s, &worker, &image_id, token)?;
         Ok(s.registry
-            .extend(&image_id, token, s.lease_ttl_ms(), now_ms())?)
+            .extend(&image_id, token, &worker, s.lease_ttl_ms(), now_ms())?)
     })
     .await?;
     state.metrics.lease_extended();
@@ -228,12 +228,14 @@ pub(crate) async fn complete(
             Ok((worker, image_id, info))
         },
         move |s, (worker, image_id, info)| {
-            s.registry
-                .complete(&image_id, token, &info, &worker, now_ms())?;
-            Ok(image_id)
+            let finished_ms = now_ms();
+            let created_ms = s
+                .registry
+                .complete(&image_id, token, &info, &worker, finished_ms)?;
+            Ok(finished_ms.saturating_sub(created_ms))
         },
-        move |s, image_id| {
-            s.metrics.completed(&s.registry, &image_id, token);
+        move |s, time_to_done_ms| {
+            s.metrics.completed(token, time_to_done_ms);
             Ok(())
         },
     )

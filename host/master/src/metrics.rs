@@ -6,7 +6,6 @@
 //! metrics are scraped, so they are never out of step with the database.
 
 use crate::group_commit::CommitStats;
-use crate::registry::Registry as ImageRegistry;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -199,22 +198,15 @@ impl Metrics {
         self.leases_expired.inc_by(count as u64);
     }
 
-    /// An image is done: counts it and times it (from its registration in the registry, and
-    /// from its lease).
-    pub fn completed(&self, registry: &ImageRegistry, image_id: &str, token: u64) {
+    /// An image is done: counts it and times it (from its registration, `time_to_done_ms` as
+    /// the registry's clock saw it, and from its lease).
+    pub fn completed(&self, token: u64, time_to_done_ms: i64) {
         self.completions.inc();
         if let Some(at) = self.take_lease(token) {
             self.work_duration.observe(at.elapsed().as_secs_f64());
         }
-        match registry.get(image_id) {
-            Ok(Some(view)) => {
-                let finished = view.finished_ms.unwrap_or(view.updated_ms);
-                let ms = finished.saturating_sub(view.created_ms).max(0);
-                self.time_to_done.observe(ms as f64 / 1000.0);
-            }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(image = image_id, "metrics: reading the image: {e}"),
-        }
+        self.time_to_done
+            .observe(time_to_done_ms.max(0) as f64 / 1000.0);
     }
 
     pub fn failed(&self, kind: &str, token: u64) {

@@ -6,7 +6,7 @@ use crate::errors::OpError;
 use crate::ids::validate_id;
 use crate::registry::Registered;
 use crate::state::{blocking, now_ms, State};
-use crate::views::located;
+use crate::views::{located, newly_registered};
 use crate::writers::writing;
 use cdn_common::{ContentHash, WASM_MAGIC};
 use cdn_proto::{
@@ -75,7 +75,7 @@ pub(crate) async fn register(
             })?;
             // A taken id is decided by the registry without writing its bytes again; a new
             // one has its bytes made durable first (the put hashes them: no second pass).
-            let source = if s.registry.get(&id)?.is_none() {
+            let source = if !s.registry.contains(&id)? {
                 s.blobs.put(&body)?
             } else {
                 ContentHash::of(&body)
@@ -83,6 +83,7 @@ pub(crate) async fn register(
             Ok((id, plugin, plugin_hash, source, body))
         },
         move |s, (id, plugin, plugin_hash, source, body)| {
+            let now = now_ms();
             let outcome = s.registry.register(
                 &id,
                 &source,
@@ -90,10 +91,20 @@ pub(crate) async fn register(
                 &params_json,
                 &plugin,
                 &plugin_hash,
-                now_ms(),
+                now,
             )?;
             match outcome {
-                Registered::New => Ok(RegisterStatus::New),
+                Registered::New => Ok(Some(newly_registered(
+                    id,
+                    source,
+                    body.len() as u64,
+                    params,
+                    PluginInfo {
+                        name: plugin,
+                        hash: plugin_hash,
+                    },
+                    now,
+                ))),
                 Registered::AlreadyRegistered => {
                     // The row is there; make sure its bytes are too (a blob lost to a crash or
                     // by hand is put back from the bytes just sent, which hash the same).
@@ -101,7 +112,7 @@ pub(crate) async fn register(
                         tracing::warn!(image = %id, blob = %source, "source blob missing: stored again");
                         s.blobs.put(&body)?;
                     }
-                    Ok(RegisterStatus::AlreadyRegistered)
+                    Ok(None)
                 }
                 Registered::Conflict {
                     existing_source,
@@ -130,11 +141,15 @@ pub(crate) async fn register(
                 }
             }
         },
-        move |s, status| {
+        move |s, new| {
+            if let Some(view) = new {
+                return Ok((RegisterStatus::New, view));
+            }
+            // Already there: the row as it is now (it may be done, with a thumbnail).
             let view = s.registry.get(&view_id)?.ok_or_else(|| {
                 OpError::internal(format!("image {view_id} vanished after registering"))
             })?;
-            Ok((status, located(view, &s.blobs)))
+            Ok((RegisterStatus::AlreadyRegistered, located(view, &s.blobs)))
         },
     )
     .await?;

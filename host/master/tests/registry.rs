@@ -252,22 +252,26 @@ fn extend_only_with_the_current_token(store: &Store) {
     let r = store.open();
     reg(&r, "img", "src", 1);
     let l = r.lease("w", 1000, 10).unwrap().unwrap();
-    assert_eq!(r.extend("img", l.token, 1000, 500).unwrap(), 1500);
+    assert_eq!(r.extend("img", l.token, "w", 1000, 500).unwrap(), 1500);
     assert_eq!(
         r.get("img").unwrap().unwrap().lease.unwrap().deadline_ms,
         1500
     );
     assert!(matches!(
-        r.extend("img", l.token + 1, 1000, 600),
+        r.extend("img", l.token + 1, "w", 1000, 600),
         Err(RegistryError::Stale { .. })
     ));
     assert!(matches!(
-        r.extend("nope", l.token, 1000, 600),
+        r.extend("img", l.token, "another", 1000, 600),
+        Err(RegistryError::Stale { .. })
+    ));
+    assert!(matches!(
+        r.extend("nope", l.token, "w", 1000, 600),
         Err(RegistryError::NotFound(_))
     ));
     // Past the deadline, even the right token cannot extend.
     assert!(matches!(
-        r.extend("img", l.token, 1000, 1501),
+        r.extend("img", l.token, "w", 1000, 1501),
         Err(RegistryError::Stale { .. })
     ));
     assert_eq!(
@@ -286,7 +290,14 @@ fn stale_completion_is_refused_and_changes_nothing(store: &Store) {
         .unwrap_err();
     assert!(matches!(err, RegistryError::Stale { .. }), "{err}");
     assert_eq!(r.get("img").unwrap().unwrap(), before);
-    r.complete("img", l.token, &thumb("t"), "w1", 30).unwrap();
+    // The right token from a worker that does not hold the lease: refused too.
+    let err = r
+        .complete("img", l.token, &thumb("t"), "w2", 25)
+        .unwrap_err();
+    assert!(matches!(err, RegistryError::Stale { .. }), "{err}");
+    assert_eq!(r.get("img").unwrap().unwrap(), before);
+    let created = r.complete("img", l.token, &thumb("t"), "w1", 30).unwrap();
+    assert_eq!(created, 1, "complete returns when the image was registered");
     let done = r.get("img").unwrap().unwrap();
     assert_eq!(done.status, Status::Done);
     let made = done.thumbnail.clone().expect("a thumbnail");
@@ -349,7 +360,7 @@ fn expiry_fails_after_max_attempts(store: &Store) {
         let l = r.lease("w", 10, now).unwrap().unwrap();
         assert_eq!(l.attempt, attempt);
         // The worker reports the plugin running: the attempt counts.
-        r.extend("img", l.token, 10, now + 1).unwrap();
+        r.extend("img", l.token, "w", 10, now + 1).unwrap();
         now += 12;
         r.expire(now, MAX).unwrap();
     }
@@ -374,7 +385,7 @@ fn undelivered_grants_and_hand_backs_spend_no_attempt(store: &Store) {
         // A hand-back gives the attempt back, even after an extend.
         let l2 = r.lease("w", 10, now).unwrap().unwrap();
         assert!(l2.token > l.token);
-        r.extend("img", l2.token, 10, now).unwrap();
+        r.extend("img", l2.token, "w", 10, now).unwrap();
         let st = r
             .fail(
                 "img",
@@ -411,7 +422,7 @@ fn sqlite_restarts_put_leases_back_uncounted() {
             reg(&r, "img", "src", 1);
         }
         let l = r.lease("w", 10, now).unwrap().unwrap();
-        r.extend("img", l.token, 10, now).unwrap();
+        r.extend("img", l.token, "w", 10, now).unwrap();
         now += 1;
     }
     let r = store.open();
@@ -430,13 +441,13 @@ fn postgres_restarts_leave_live_leases_to_their_workers() {
         let r = store.open();
         reg(&r, "img", "src", 1);
         let l = r.lease("w", TTL, 10).unwrap().unwrap();
-        r.extend("img", l.token, TTL, 11).unwrap();
+        r.extend("img", l.token, "w", TTL, 11).unwrap();
         l
     };
     let r = store.open();
     assert!(r.recover(20).unwrap().is_empty());
     assert_eq!(status(&r, "img"), Status::Leased);
-    r.extend("img", l.token, TTL, 21).unwrap();
+    r.extend("img", l.token, "w", TTL, 21).unwrap();
     r.complete("img", l.token, &thumb("t"), "w", 22).unwrap();
     let rec = r.get("img").unwrap().unwrap();
     assert_eq!((rec.status, rec.attempts), (Status::Done, 1), "{rec:?}");
@@ -780,7 +791,7 @@ fn writes_return_only_once_committed(store: &Store) {
                         "{id} returned before it was committed"
                     );
                     // A write that fails (no such lease) in the middle of the others' batches.
-                    let refused = r.extend(&id, 999_999, TTL, 2);
+                    let refused = r.extend(&id, 999_999, "w", TTL, 2);
                     assert!(
                         matches!(refused, Err(RegistryError::Stale { .. })),
                         "{refused:?}"
@@ -824,7 +835,7 @@ fn deferred_writes_return_only_once_committed(store: &Store) {
         }
         assert!(
             matches!(
-                r.extend("d", 999_999, TTL, 11),
+                r.extend("d", 999_999, "w", TTL, 11),
                 Err(RegistryError::Stale { .. })
             ),
             "a failed write inside the scope"

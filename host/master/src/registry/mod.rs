@@ -175,19 +175,22 @@ pub trait RegistryBackend: Send + Sync + std::fmt::Debug {
     fn lease(&self, worker: &str, ttl_ms: i64, now_ms: i64)
         -> Result<Option<Lease>, RegistryError>;
 
-    /// Extends the current lease (same token, still `leased`, deadline not passed) to
-    /// `now + ttl_ms`; returns the new deadline. The first extend of a lease spends its attempt
-    /// (the worker extends when the plugin starts).
+    /// Extends the current lease (same token, held by `worker`, still `leased`, deadline not
+    /// passed) to `now + ttl_ms`; returns the new deadline. The first extend of a lease spends
+    /// its attempt (the worker extends when the plugin starts).
     fn extend(
         &self,
         image_id: &str,
         token: u64,
+        worker: &str,
         ttl_ms: i64,
         now_ms: i64,
     ) -> Result<i64, RegistryError>;
 
-    /// Records the thumbnail of the current lease: the image becomes `done`. A stale or expired
-    /// lease is refused with `Stale` and changes nothing.
+    /// Records the thumbnail `worker` made under the current lease: the image becomes `done`.
+    /// A stale or expired lease, or one `worker` does not hold, is refused with `Stale` and
+    /// changes nothing. Returns when the image was registered (`created_ms`), for the
+    /// time-to-done metric.
     fn complete(
         &self,
         image_id: &str,
@@ -195,7 +198,7 @@ pub trait RegistryBackend: Send + Sync + std::fmt::Debug {
         thumb: &ThumbInfo,
         worker: &str,
         now_ms: i64,
-    ) -> Result<(), RegistryError>;
+    ) -> Result<i64, RegistryError>;
 
     /// Records a failure of the current lease (see [`rules::fail_outcome`]); returns the new
     /// status.
@@ -245,6 +248,9 @@ pub trait RegistryBackend: Send + Sync + std::fmt::Debug {
     fn recover(&self, now_ms: i64) -> Result<Vec<ImageId>, RegistryError>;
 
     fn get(&self, id: &str) -> Result<Option<ImageView>, RegistryError>;
+
+    /// Whether an image `id` is registered: [`RegistryBackend::get`] without building the view.
+    fn contains(&self, id: &str) -> Result<bool, RegistryError>;
 
     /// One page of at most `limit` images (or those with `status`), oldest first, after the
     /// cursor `after`; and the cursor of the next page, if there may be one. The order is

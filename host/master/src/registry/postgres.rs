@@ -7,7 +7,7 @@
 //!   wait on each other's picks and never take the same image); fencing tokens come from the
 //!   sequence `cdn_fencing_token`, so they grow across masters and restarts.
 //! - **Lease checks**: `extend` and `complete` are one `UPDATE` whose `WHERE` is the lease rule
-//!   (status, token, deadline); only a refusal reads the row to say why ([`rules::judge_lease`]).
+//!   (status, token, worker, deadline); only a refusal reads the row to say why ([`rules::judge_lease`]).
 //! - **Expiry**: one `UPDATE` that any master may run at any time.
 //! - **Wake-ups**: a write that makes work `pending` sends `NOTIFY cdn_work` in its own
 //!   transaction; [`RegistryBackend::watch_work`] keeps a `LISTEN` connection (reconnecting
@@ -367,13 +367,14 @@ async fn refusal(
     client: &impl GenericClient,
     image_id: &str,
     token: u64,
+    worker: &str,
     now_ms: i64,
 ) -> RegistryError {
     let row = match lease_row(client, image_id, false).await {
         Ok(row) => row.map(|(row, _)| row),
         Err(e) => return e,
     };
-    match rules::judge_lease(image_id, token, None, now_ms, row) {
+    match rules::judge_lease(image_id, token, Some(worker), now_ms, row) {
         Err(e) => e,
         // The lease was current when read again: it changed in between.
         Ok(_) => RegistryError::Stale {
@@ -559,10 +560,12 @@ impl RegistryBackend for PostgresRegistry {
         &self,
         image_id: &str,
         token: u64,
+        worker: &str,
         ttl_ms: i64,
         now_ms: i64,
     ) -> Result<i64, RegistryError> {
-        let (pool, image_id) = (self.pool.clone(), image_id.to_string());
+        let (pool, image_id, worker) =
+            (self.pool.clone(), image_id.to_string(), worker.to_string());
         let deadline = now_ms.saturating_add(ttl_ms);
         self.write(async move {
             let client = pool.get().await.ctx("extending a lease")?;
@@ -572,16 +575,19 @@ impl RegistryBackend for PostgresRegistry {
                          attempts = attempts + CASE WHEN lease_ran THEN 0 ELSE 1 END,
                          lease_ran = true
                      WHERE id = $1 AND status = 'leased' AND fencing_token = $2
-                         AND lease_deadline >= $4",
+                         AND leased_by = $5 AND lease_deadline >= $4",
                 )
                 .await
                 .ctx("extending a lease")?;
             let changed = client
-                .execute(&extend, &[&image_id, &as_i64(token), &deadline, &now_ms])
+                .execute(
+                    &extend,
+                    &[&image_id, &as_i64(token), &deadline, &now_ms, &worker],
+                )
                 .await
                 .ctx("extending a lease")?;
             if changed == 0 {
-                return Err(refusal(&client, &image_id, token, now_ms).await);
+                return Err(refusal(&client, &image_id, token, &worker, now_ms).await);
             }
             Ok(deadline)
         })
@@ -594,7 +600,7 @@ impl RegistryBackend for PostgresRegistry {
         thumb: &ThumbInfo,
         worker: &str,
         now_ms: i64,
-    ) -> Result<(), RegistryError> {
+    ) -> Result<i64, RegistryError> {
         check_id("worker name", worker)?;
         let (pool, image_id, thumb, worker) = (
             self.pool.clone(),
@@ -613,12 +619,13 @@ impl RegistryBackend for PostgresRegistry {
                          attempts = attempts + CASE WHEN lease_ran THEN 0 ELSE 1 END,
                          lease_ran = false
                      WHERE id = $1 AND status = 'leased' AND fencing_token = $2
-                         AND lease_deadline >= $9",
+                         AND leased_by = $8 AND lease_deadline >= $9
+                     RETURNING created_at",
                 )
                 .await
                 .ctx("completing")?;
-            let changed = client
-                .execute(
+            let created = client
+                .query_opt(
                     &complete,
                     &[
                         &image_id,
@@ -634,10 +641,10 @@ impl RegistryBackend for PostgresRegistry {
                 )
                 .await
                 .ctx("completing")?;
-            if changed == 0 {
-                return Err(refusal(&client, &image_id, token, now_ms).await);
+            match created {
+                Some(row) => Ok(row.get::<_, i64>(0)),
+                None => Err(refusal(&client, &image_id, token, &worker, now_ms).await),
             }
-            Ok(())
         })
     }
 
@@ -860,6 +867,22 @@ impl RegistryBackend for PostgresRegistry {
                 .ctx("reading an image")?
                 .map(|row| view(&row))
                 .transpose()
+        })
+    }
+
+    fn contains(&self, id: &str) -> Result<bool, RegistryError> {
+        let (pool, id) = (self.pool.clone(), id.to_string());
+        self.read(async move {
+            let client = pool.get().await.ctx("looking an image up")?;
+            let find = client
+                .prepare_cached("SELECT 1 FROM images WHERE id = $1")
+                .await
+                .ctx("looking an image up")?;
+            Ok(client
+                .query_opt(&find, &[&id])
+                .await
+                .ctx("looking an image up")?
+                .is_some())
         })
     }
 

@@ -9,7 +9,9 @@
 //! Leases follow the trusted queues (SQS, Temporal, Kleppmann's fencing): each lease gets a new
 //! fencing token from a counter persisted in `meta` in the same transaction, so tokens grow also
 //! across restarts; `extend`, `complete` and `fail` are accepted only from the current lease
-//! (status `leased`, same token, deadline not passed). A lease is expired once `now > deadline`.
+//! (status `leased`, same token, same worker, deadline not passed). A lease is expired once
+//! `now > deadline`. `extend` and `complete` are one `UPDATE` whose `WHERE` is that rule; only
+//! a refusal reads the row, to say why ([`rules::judge_lease`]).
 
 use super::rules::{self, canonical_params, check_id, ImageRow, LeaseRow, IMAGE_COLUMNS};
 use super::{
@@ -356,19 +358,14 @@ impl RegistryBackend for SqliteRegistry {
             let lease_id = format!("lease-{token}");
             let deadline_ms = now_ms.saturating_add(ttl_ms);
             // No attempt is spent yet: the worker may never receive this grant.
-            tx.exec_cached(
-                "UPDATE images SET status = 'leased', lease_id = ?2, fencing_token = ?3,
-                     lease_deadline = ?4, leased_by = ?5, lease_ran = 0, updated_at = ?6
-                 WHERE id = ?1 AND status = 'pending'",
-                params![id, lease_id, token as i64, deadline_ms, worker, now_ms],
-            )
-            .ctx("leasing")?;
             let lease = tx
                 .row_cached(
-                    "SELECT id, source_blob, source_size, params_json, plugin_name, plugin_hash,
-                         attempts
-                     FROM images WHERE id = ?1",
-                    [&id],
+                    "UPDATE images SET status = 'leased', lease_id = ?2, fencing_token = ?3,
+                         lease_deadline = ?4, leased_by = ?5, lease_ran = 0, updated_at = ?6
+                     WHERE id = ?1 AND status = 'pending'
+                     RETURNING id, source_blob, source_size, params_json, plugin_name,
+                         plugin_hash, attempts",
+                    params![id, lease_id, token as i64, deadline_ms, worker, now_ms],
                     |r| {
                         Ok(Lease {
                             image_id: image_id_at(r, 0)?,
@@ -396,19 +393,24 @@ impl RegistryBackend for SqliteRegistry {
         &self,
         image_id: &str,
         token: u64,
+        worker: &str,
         ttl_ms: i64,
         now_ms: i64,
     ) -> Result<i64, RegistryError> {
         self.write(|tx| {
-            check_current_lease(tx, image_id, token, None, now_ms)?;
             let deadline = now_ms.saturating_add(ttl_ms);
-            tx.exec_cached(
-                "UPDATE images SET lease_deadline = ?2, updated_at = ?3,
-                     attempts = attempts + 1 - lease_ran, lease_ran = 1
-                 WHERE id = ?1",
-                params![image_id, deadline, now_ms],
-            )
-            .ctx("extending a lease")?;
+            let changed = tx
+                .exec_cached(
+                    "UPDATE images SET lease_deadline = ?2, updated_at = ?3,
+                         attempts = attempts + 1 - lease_ran, lease_ran = 1
+                     WHERE id = ?1 AND status = 'leased' AND fencing_token = ?4
+                         AND leased_by = ?5 AND lease_deadline >= ?3",
+                    params![image_id, deadline, now_ms, token as i64, worker],
+                )
+                .ctx("extending a lease")?;
+            if changed == 0 {
+                return Err(refusal(tx, image_id, token, worker, now_ms));
+            }
             Ok(deadline)
         })
     }
@@ -422,30 +424,35 @@ impl RegistryBackend for SqliteRegistry {
         thumb: &ThumbInfo,
         worker: &str,
         now_ms: i64,
-    ) -> Result<(), RegistryError> {
+    ) -> Result<i64, RegistryError> {
         check_id("worker name", worker)?;
         self.write(|tx| {
-            check_current_lease(tx, image_id, token, None, now_ms)?;
-            tx.exec_cached(
-                "UPDATE images SET status = 'done', lease_id = NULL, fencing_token = NULL,
-                     lease_deadline = NULL, leased_by = NULL,
-                     thumb_blob = ?2, thumb_size = ?3, thumb_width = ?4, thumb_height = ?5,
-                     thumb_format = ?6, made_by = ?7, updated_at = ?8, finished_at = ?8,
-                     attempts = attempts + 1 - lease_ran, lease_ran = 0
-                 WHERE id = ?1",
-                params![
-                    image_id,
-                    thumb.blob.to_hex(),
-                    thumb.size as i64,
-                    thumb.width,
-                    thumb.height,
-                    thumb.format,
-                    worker,
-                    now_ms
-                ],
-            )
-            .ctx("completing")?;
-            Ok(())
+            let created = tx
+                .row_cached(
+                    "UPDATE images SET status = 'done', lease_id = NULL, fencing_token = NULL,
+                         lease_deadline = NULL, leased_by = NULL,
+                         thumb_blob = ?2, thumb_size = ?3, thumb_width = ?4, thumb_height = ?5,
+                         thumb_format = ?6, made_by = ?7, updated_at = ?8, finished_at = ?8,
+                         attempts = attempts + 1 - lease_ran, lease_ran = 0
+                     WHERE id = ?1 AND status = 'leased' AND fencing_token = ?9
+                         AND leased_by = ?7 AND lease_deadline >= ?8
+                     RETURNING created_at",
+                    params![
+                        image_id,
+                        thumb.blob.to_hex(),
+                        thumb.size as i64,
+                        thumb.width,
+                        thumb.height,
+                        thumb.format,
+                        worker,
+                        now_ms,
+                        token as i64
+                    ],
+                    |r| r.get::<_, i64>(0),
+                )
+                .optional()
+                .ctx("completing")?;
+            created.ok_or_else(|| refusal(tx, image_id, token, worker, now_ms))
         })
     }
 
@@ -631,6 +638,14 @@ impl RegistryBackend for SqliteRegistry {
         .ctx("reading an image")
     }
 
+    fn contains(&self, id: &str) -> Result<bool, RegistryError> {
+        let conn = self.lock()?;
+        conn.row_cached("SELECT 1 FROM images WHERE id = ?1", [id], |_| Ok(()))
+            .optional()
+            .ctx("looking an image up")
+            .map(|found| found.is_some())
+    }
+
     /// One page of at most `limit` images (or those with `status`), oldest first, after the
     /// cursor `after` (`(created_at, rowid)` of the last image of the previous page); and the
     /// cursor of the next page, if there may be one. The order is `(created_at, rowid)`, a
@@ -776,6 +791,25 @@ fn next_token(tx: &Connection) -> Result<u64, RegistryError> {
     )
     .ctx("taking a fencing token")
     .map(|t| t as u64)
+}
+
+/// Why a one-statement lease update changed nothing: the row read afterwards, judged.
+fn refusal(
+    tx: &Connection,
+    image_id: &str,
+    token: u64,
+    worker: &str,
+    now_ms: i64,
+) -> RegistryError {
+    match check_current_lease(tx, image_id, token, Some(worker), now_ms) {
+        Err(e) => e,
+        // Not reachable with one writer; said plainly rather than assumed.
+        Ok(_) => RegistryError::Stale {
+            image: image_id.to_owned(),
+            token,
+            reason: "the lease changed while it was being used",
+        },
+    }
 }
 
 /// Reads the lease of `image_id` and judges `token` by it ([`rules::judge_lease`]); returns the

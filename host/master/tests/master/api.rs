@@ -42,6 +42,8 @@ async fn register_query_duplicate_and_conflict() {
         assert_eq!(q.status, Status::Pending);
         assert_eq!(q.params, Params::default());
         assert!(q.thumbnail.is_none());
+        // The registration's answer (built without reading the row back) is the row.
+        assert_eq!(r.image, q);
 
         let (again, _) = call::<RegisterResponse>(&client, &register("cat.jpg"), bytes.clone())
             .await
