@@ -8,6 +8,7 @@
 use crate::link::{CallError, Link};
 use cdn_proto::{split_body, BatchEntry, BatchResponse, Request, MAX_BATCH_REQUESTS};
 use serde_json::{Map, Value};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Weak};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
@@ -28,6 +29,39 @@ pub(crate) struct Queued {
     /// The request's header size, measured when it was queued.
     pub header_len: usize,
     pub reply: oneshot::Sender<Answer>,
+    /// Set when the caller may withdraw the request until a batch takes it.
+    pub ticket: Option<Ticket>,
+}
+
+impl Queued {
+    /// Claims the request for a batch: false when its caller withdrew it (it is not sent).
+    fn take(&self) -> bool {
+        self.ticket.as_ref().is_none_or(Ticket::take)
+    }
+}
+
+const QUEUED: u8 = 0;
+const TAKEN: u8 = 1;
+const WITHDRAWN: u8 = 2;
+
+/// A queued request's place, which its caller may give up until a batch takes the request.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Ticket(Arc<AtomicU8>);
+
+impl Ticket {
+    /// Gives the request up if no batch has taken it yet (it will never be sent, nor
+    /// answered); false once it is on its way, and then its answer will come.
+    pub fn withdraw(&self) -> bool {
+        self.0
+            .compare_exchange(QUEUED, WITHDRAWN, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    fn take(&self) -> bool {
+        self.0
+            .compare_exchange(QUEUED, TAKEN, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
 }
 
 /// Sends what `queue` holds, in batches, until every sender of the queue is gone (the link
@@ -38,20 +72,9 @@ pub(crate) async fn send_queued(link: Weak<Link>, mut queue: mpsc::UnboundedRece
         let Ok(slot) = slots.clone().acquire_owned().await else {
             return;
         };
-        let Some(first) = queue.recv().await else {
+        let Some(batch) = next_batch(&mut queue).await else {
             return;
         };
-        let mut header_bytes = first.header_len;
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH && header_bytes < MAX_BATCH_HEADER {
-            match queue.try_recv() {
-                Ok(next) => {
-                    header_bytes += next.header_len;
-                    batch.push(next);
-                }
-                Err(_) => break,
-            }
-        }
         let Some(link) = link.upgrade() else {
             return;
         };
@@ -60,6 +83,30 @@ pub(crate) async fn send_queued(link: Weak<Link>, mut queue: mpsc::UnboundedRece
             drop(slot);
         });
     }
+}
+
+/// Waits for a request, then takes it and whatever else is queued (up to the caps), skipping
+/// withdrawn ones. `None` once every sender of the queue is gone.
+async fn next_batch(queue: &mut mpsc::UnboundedReceiver<Queued>) -> Option<Vec<Queued>> {
+    let first = loop {
+        let queued = queue.recv().await?;
+        if queued.take() {
+            break queued;
+        }
+    };
+    let mut header_bytes = first.header_len;
+    let mut batch = vec![first];
+    while batch.len() < MAX_BATCH && header_bytes < MAX_BATCH_HEADER {
+        match queue.try_recv() {
+            Ok(next) if next.take() => {
+                header_bytes += next.header_len;
+                batch.push(next);
+            }
+            Ok(_withdrawn) => {}
+            Err(_) => break,
+        }
+    }
+    Some(batch)
 }
 
 async fn send(link: &Link, mut batch: Vec<Queued>) {
@@ -119,5 +166,87 @@ fn answer_each(response: BatchResponse, body: &[u8], replies: Vec<oneshot::Sende
             Err(e) => Err(CallError::Invalid(e.to_string())),
         };
         let _ = reply.send(result);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queued(id: &str, ticket: Option<Ticket>) -> (Queued, oneshot::Receiver<Answer>) {
+        let (reply, answer) = oneshot::channel();
+        let request = Request::Extend {
+            image_id: id.into(),
+            token: 1,
+        };
+        (
+            Queued {
+                request,
+                body: Vec::new(),
+                header_len: 40,
+                reply,
+                ticket,
+            },
+            answer,
+        )
+    }
+
+    fn ids(batch: &[Queued]) -> Vec<String> {
+        batch
+            .iter()
+            .map(|q| match &q.request {
+                Request::Extend { image_id, .. } => image_id.clone(),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_withdrawn_request_is_left_out_and_its_caller_told() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let tickets: Vec<Ticket> = (0..4).map(|_| Ticket::default()).collect();
+        let mut answers = Vec::new();
+        for (i, ticket) in tickets.iter().enumerate() {
+            let (q, answer) = queued(&format!("t{i}"), Some(ticket.clone()));
+            tx.send(q).expect("queue open");
+            answers.push(answer);
+        }
+        // The first and the third are withdrawn before any batch takes them.
+        assert!(tickets[0].withdraw());
+        assert!(tickets[2].withdraw());
+        let batch = next_batch(&mut rx).await.expect("a batch");
+        assert_eq!(ids(&batch), ["t1", "t3"]);
+        // Taken: too late to withdraw, the answer will come.
+        assert!(!tickets[1].withdraw());
+        assert!(!tickets[3].withdraw());
+        // A withdrawn request's reply is dropped, never answered; a taken one's is pending.
+        use oneshot::error::TryRecvError;
+        assert!(matches!(answers[0].try_recv(), Err(TryRecvError::Closed)));
+        assert!(matches!(answers[2].try_recv(), Err(TryRecvError::Closed)));
+        assert!(matches!(answers[1].try_recv(), Err(TryRecvError::Empty)));
+        drop(tx);
+        assert!(next_batch(&mut rx).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn requests_without_a_ticket_always_go() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        for i in 0..3 {
+            let (q, _answer) = queued(&format!("r{i}"), None);
+            tx.send(q).expect("queue open");
+        }
+        let batch = next_batch(&mut rx).await.expect("a batch");
+        assert_eq!(ids(&batch), ["r0", "r1", "r2"]);
+    }
+
+    #[test]
+    fn withdrawing_twice_or_after_taking_fails() {
+        let ticket = Ticket::default();
+        assert!(ticket.withdraw());
+        assert!(!ticket.withdraw());
+        assert!(!ticket.take(), "a withdrawn request is not taken");
+        let taken = Ticket::default();
+        assert!(taken.take());
+        assert!(!taken.withdraw());
     }
 }

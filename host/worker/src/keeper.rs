@@ -3,6 +3,7 @@
 //! task that extends it every third of the time left, from receipt until the report is
 //! acknowledged (source check, plugin fetch and compile, the call, the upload).
 
+use crate::batching::Ticket;
 use crate::link::{CallError, Link};
 use cdn_common::now_ms;
 use cdn_proto::{kind, ExtendResponse, LeaseGrant, Request};
@@ -52,13 +53,21 @@ impl LeaseClock {
 pub(crate) struct Lost(pub String);
 
 /// One extend: the lease's new length (`None` when the master cannot be reached now or answered
-/// a transient error: not a loss, the next tick tries again and the deadline decides).
-pub(crate) async fn extend(link: &Link, grant: &LeaseGrant) -> Result<Option<Duration>, Lost> {
+/// a transient error: not a loss, the next tick tries again and the deadline decides). With a
+/// `ticket`, the extend may be withdrawn until it is sent ([`Ticket::withdraw`]).
+pub(crate) async fn extend(
+    link: &Link,
+    grant: &LeaseGrant,
+    ticket: Option<Ticket>,
+) -> Result<Option<Duration>, Lost> {
     let request = Request::Extend {
         image_id: grant.image_id.clone(),
         token: grant.token,
     };
-    match link.call_soon::<ExtendResponse>(&request, Vec::new()).await {
+    match link
+        .call_soon_unless::<ExtendResponse>(&request, Vec::new(), ticket)
+        .await
+    {
         Ok((r, _)) => Ok(Some(if r.ttl_ms > 0 {
             Duration::from_millis(r.ttl_ms)
         } else {
@@ -86,7 +95,7 @@ pub(crate) async fn keep(
     loop {
         tokio::time::sleep(clock.extend_after()).await;
         let sent = Instant::now();
-        match extend(&link, &grant).await {
+        match extend(&link, &grant, None).await {
             Ok(Some(ttl)) => clock.renewed(sent, ttl),
             Ok(None) => {}
             Err(Lost(why)) => {

@@ -12,7 +12,7 @@
 //! Reports on tasks held (`extend`, `complete`, `fail`) go through [`Link::call_soon`], which
 //! batches them ([`crate::batching`]).
 
-use crate::batching::{self, Queued};
+use crate::batching::{self, Queued, Ticket};
 use cdn_common::MasterList;
 use cdn_proto::{from_header, Request};
 use cdn_transport::{Client, Dialer, NoMaster};
@@ -212,6 +212,18 @@ impl Link {
         request: &Request,
         body: Vec<u8>,
     ) -> Result<(T, Vec<u8>), CallError> {
+        self.call_soon_unless(request, body, None).await
+    }
+
+    /// [`Link::call_soon`] of a request the caller may withdraw with `ticket` until a batch
+    /// takes it (a withdrawn request is never sent; its caller drops this future, which would
+    /// only end in an error).
+    pub async fn call_soon_unless<T: DeserializeOwned>(
+        &self,
+        request: &Request,
+        body: Vec<u8>,
+        ticket: Option<Ticket>,
+    ) -> Result<(T, Vec<u8>), CallError> {
         let header_len = serde_json::to_vec(request)
             .map_err(|e| CallError::Invalid(format!("encoding a request: {e}")))?
             .len();
@@ -222,6 +234,7 @@ impl Link {
                 body,
                 header_len,
                 reply,
+                ticket,
             })
             .map_err(|_| CallError::Invalid("the batch sender has stopped".into()))?;
         let (header, body) = answer

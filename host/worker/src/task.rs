@@ -4,6 +4,7 @@
 //! clock. A lease the master no longer recognises (`stale`) is given up: its late result is not
 //! sent again, and the master would refuse it.
 
+use crate::batching::Ticket;
 use crate::keeper::{self, LeaseClock};
 use crate::link::{Backoff, CallError, Link};
 use crate::output;
@@ -183,11 +184,26 @@ async fn work(
     // call does not wait for its answer (a round trip to the master's next commit, all that
     // time with the slot taken and no plugin running); the report does, so the master hears of
     // the start before the result, and a start it refuses (the lease is no longer this
-    // worker's) drops the result.
-    let start = keeper::extend(env.link, grant);
+    // worker's) drops the result. A call that ends while its start still waits in the queue
+    // withdraws it: the report says as much (it spends the attempt itself).
+    let ticket = Ticket::default();
+    let start = keeper::extend(env.link, grant, Some(ticket.clone()));
+    tokio::pin!(start);
     let call = call(env, grant, plugin, source, stop, slot);
-    let (start, report) = tokio::join!(start, call);
-    if let Err(keeper::Lost(why)) = start {
+    tokio::pin!(call);
+    let mut started = None;
+    let report = loop {
+        tokio::select! {
+            answer = &mut start, if started.is_none() => started = Some(answer),
+            report = &mut call => break report,
+        }
+    };
+    let started = match started {
+        Some(answer) => answer,
+        None if ticket.withdraw() => Ok(None),
+        None => start.await,
+    };
+    if let Err(keeper::Lost(why)) = started {
         tracing::warn!(image = %grant.image_id, token = grant.token, "lease lost as the plugin ran: {why}");
         return None;
     }
