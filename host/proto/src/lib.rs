@@ -8,15 +8,17 @@
 //! This crate is only serde types and their conversions to and from JSON objects; it knows
 //! nothing of QUIC or wasm, so the client can use it without pulling either in.
 
+mod header;
 mod messages;
 
 pub use cdn_common::ContentHash;
 pub use cdn_params::{Fit, Format, Params, ParamsError};
+pub use header::{Header, HeaderError, BODY_LEN};
 pub use messages::*;
 
 use serde::de::DeserializeOwned;
-use serde::Serialize;
-use serde_json::{Map, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// The plugin a registration uses when it names none.
 pub const DEFAULT_PLUGIN: &str = "thumbnail";
@@ -105,6 +107,8 @@ pub enum ProtoError {
     Invalid(#[from] serde_json::Error),
     #[error("message is not a JSON object")]
     NotAnObject,
+    #[error("cannot encode the message: {0}")]
+    Encode(String),
     #[error("{kind}: {message}")]
     Remote { kind: String, message: String },
 }
@@ -120,22 +124,28 @@ impl ProtoError {
 }
 
 /// A message as a JSON object header.
-pub fn to_header<T: Serialize>(message: &T) -> Result<Map<String, Value>, ProtoError> {
-    match serde_json::to_value(message)? {
-        Value::Object(map) => Ok(map),
-        _ => Err(ProtoError::NotAnObject),
-    }
+pub fn to_header<T: Serialize>(message: &T) -> Result<Header, ProtoError> {
+    Header::encode(message).map_err(|e| match e {
+        HeaderError::NotAnObject => ProtoError::NotAnObject,
+        other => ProtoError::Encode(other.to_string()),
+    })
 }
 
-/// A message from a JSON object header (fields it does not know, such as `body_len`, ignored).
-/// Read from the object in place: the header is not copied first.
-pub fn from_header<T: DeserializeOwned>(header: &Map<String, Value>) -> Result<T, ProtoError> {
-    Ok(T::deserialize(header)?)
+/// A message from a JSON object header (fields it does not know are ignored), read straight
+/// from the header's text.
+pub fn from_header<T: DeserializeOwned>(header: &Header) -> Result<T, ProtoError> {
+    Ok(header.decode()?)
+}
+
+/// Only the error of a response header, if it is one (every other field is skipped unread).
+#[derive(Deserialize)]
+struct MaybeError {
+    error: Option<Value>,
 }
 
 /// A response header as `T`, or the error it carries as [`ProtoError::Remote`].
-pub fn parse_response<T: DeserializeOwned>(header: &Map<String, Value>) -> Result<T, ProtoError> {
-    if let Some(error) = header.get("error") {
+pub fn parse_response<T: DeserializeOwned>(header: &Header) -> Result<T, ProtoError> {
+    if let Some(error) = header.decode::<MaybeError>()?.error {
         let field = |name: &str| {
             error
                 .get(name)

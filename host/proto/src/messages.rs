@@ -134,7 +134,7 @@ pub struct BatchResponse {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatchAnswer {
-    pub header: serde_json::Map<String, serde_json::Value>,
+    pub header: crate::Header,
     #[serde(default)]
     pub body_len: u64,
 }
@@ -422,7 +422,7 @@ pub struct PluginFetchResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{from_header, parse_response, to_header, Fit, Format, ProtoError};
+    use crate::{from_header, parse_response, to_header, Fit, Format, Header, ProtoError};
     use serde::de::DeserializeOwned;
     use serde_json::json;
     use std::fmt::Debug;
@@ -571,7 +571,7 @@ mod tests {
         ];
         for request in requests {
             let header = to_header(&request).unwrap();
-            assert_eq!(header["op"], json!(request.op()));
+            assert_eq!(header.get("op"), Some(json!(request.op())));
             round_trip(request);
         }
     }
@@ -579,7 +579,7 @@ mod tests {
     #[test]
     fn register_defaults_and_wire_shape() {
         let header = json!({"op": "register", "id": "x", "body_len": 3});
-        let request: Request = from_header(header.as_object().unwrap()).unwrap();
+        let request: Request = from_header(&Header::encode(&header).unwrap()).unwrap();
         assert_eq!(
             request,
             Request::Register {
@@ -601,7 +601,7 @@ mod tests {
             json!({"id": "x"}),
         ] {
             assert!(
-                from_header::<Request>(bad.as_object().unwrap()).is_err(),
+                from_header::<Request>(&Header::encode(&bad).unwrap()).is_err(),
                 "{bad}"
             );
         }
@@ -664,10 +664,8 @@ mod tests {
                     body_len: 0,
                 },
                 BatchAnswer {
-                    header: json!({"error": {"kind": "stale", "message": "old"}})
-                        .as_object()
-                        .unwrap()
-                        .clone(),
+                    header: Header::encode(&json!({"error": {"kind": "stale", "message": "old"}}))
+                        .unwrap(),
                     body_len: 0,
                 },
             ],
@@ -688,12 +686,12 @@ mod tests {
     #[test]
     fn error_responses_become_remote_errors() {
         let header = json!({"error": {"kind": "stale", "message": "old token"}});
-        let err = parse_response::<ExtendResponse>(header.as_object().unwrap()).unwrap_err();
+        let err = parse_response::<ExtendResponse>(&Header::encode(&header).unwrap()).unwrap_err();
         assert_eq!(err.remote_kind(), Some("stale"));
         assert!(matches!(err, ProtoError::Remote { ref message, .. } if message == "old token"));
         let ok = json!({"deadline_ms": 9});
         assert_eq!(
-            parse_response::<ExtendResponse>(ok.as_object().unwrap()).unwrap(),
+            parse_response::<ExtendResponse>(&Header::encode(&ok).unwrap()).unwrap(),
             ExtendResponse {
                 deadline_ms: 9,
                 ttl_ms: 0
@@ -705,7 +703,8 @@ mod tests {
     fn a_fail_without_attempted_spends_an_attempt() {
         let header = json!({"op": "fail", "image_id": "a", "token": 1, "kind": "trap",
                             "message": "m", "retryable": true});
-        let Request::Fail { attempted, .. } = from_header(header.as_object().unwrap()).unwrap()
+        let Request::Fail { attempted, .. } =
+            from_header(&Header::encode(&header).unwrap()).unwrap()
         else {
             panic!("not a fail")
         };

@@ -16,14 +16,15 @@
 
 use crate::budget::BudgetHold;
 use bytes::Bytes;
-use serde_json::{Map, Value};
+use cdn_proto::{Header, HeaderError};
+use serde_json::Value;
 use std::time::Duration;
 
 /// How much body memory is reserved before the bytes arrive.
 const BODY_CHUNK: usize = 1 << 20;
 
 /// The header's field that states the body's length.
-pub const BODY_LEN: &str = "body_len";
+pub use cdn_proto::BODY_LEN;
 
 /// Caps on what a reader accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,8 +58,9 @@ impl Default for FrameLimits {
 /// A request or response: a JSON object and raw bytes.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Frame {
-    /// The header without `body_len` (the framing adds and removes it).
-    pub header: Map<String, Value>,
+    /// The header (a JSON object, kept as its text) without `body_len`: the framing adds and
+    /// removes it.
+    pub header: Header,
     pub body: Vec<u8>,
 }
 
@@ -71,12 +73,9 @@ pub enum FrameError {
     HeaderTooLarge { len: u64, max: usize },
     #[error("the stream ended inside the header")]
     TruncatedHeader,
-    #[error("the header is not valid JSON: {0}")]
-    InvalidJson(String),
-    #[error("the header is not a JSON object")]
-    NotAnObject,
-    #[error("the header has no valid `body_len` (a non-negative integer)")]
-    BadBodyLen,
+    /// Not valid JSON, not an object, or no valid `body_len`.
+    #[error(transparent)]
+    Header(#[from] HeaderError),
     #[error("body of {len} bytes is over the limit of {max} bytes")]
     BodyTooLarge { len: u64, max: u64 },
     #[error("the stream ended after {got} of the {expected} body bytes the header announced")]
@@ -96,9 +95,9 @@ impl FrameError {
             FrameError::Empty => "empty_stream",
             FrameError::HeaderTooLarge { .. } => "header_too_large",
             FrameError::TruncatedHeader => "truncated_header",
-            FrameError::InvalidJson(_) => "invalid_json",
-            FrameError::NotAnObject => "header_not_object",
-            FrameError::BadBodyLen => "bad_body_len",
+            FrameError::Header(HeaderError::InvalidJson(_)) => "invalid_json",
+            FrameError::Header(HeaderError::NotAnObject) => "header_not_object",
+            FrameError::Header(HeaderError::BadBodyLen) => "bad_body_len",
             FrameError::BodyTooLarge { .. } => "body_too_large",
             FrameError::TruncatedBody { .. } => "truncated_body",
             FrameError::TrailingBytes => "trailing_bytes",
@@ -113,9 +112,12 @@ impl Frame {
     pub fn new(header: Value, body: Vec<u8>) -> Frame {
         let header = match header {
             Value::Object(map) => map,
-            other => Map::from_iter([("value".to_string(), other)]),
+            other => serde_json::Map::from_iter([("value".to_string(), other)]),
         };
-        Frame { header, body }
+        Frame {
+            header: Header::from_map(header),
+            body,
+        }
     }
 
     /// The error response `{"error": {"kind": kind, "message": message}}`.
@@ -127,11 +129,15 @@ impl Frame {
     }
 
     /// `(kind, message)` if this frame is an error response.
-    pub fn as_error(&self) -> Option<(&str, &str)> {
+    pub fn as_error(&self) -> Option<(String, String)> {
         let error = self.header.get("error")?;
         Some((
-            error.get("kind")?.as_str().unwrap_or("error"),
-            error.get("message").and_then(Value::as_str).unwrap_or(""),
+            error.get("kind")?.as_str().unwrap_or("error").to_string(),
+            error
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
         ))
     }
 
@@ -142,34 +148,12 @@ impl Frame {
         out
     }
 
-    /// What goes before the body on the wire: the header's length and the header (with the
-    /// body's length in it).
-    ///
-    /// The header is written as it is and `body_len` is appended inside its closing brace, so
-    /// the header is not copied to add it (a header that holds a `body_len` of its own, which
-    /// the framing would drop on reading, is copied without it first).
+    /// What goes before the body on the wire: the header's length and the header, with
+    /// `body_len` appended inside its closing brace (the header's text is not parsed again).
     fn encode_head(&self, body_len: usize) -> Vec<u8> {
-        let own_len;
-        let header = if self.header.contains_key(BODY_LEN) {
-            let mut copy = self.header.clone();
-            copy.remove(BODY_LEN);
-            own_len = copy;
-            &own_len
-        } else {
-            &self.header
-        };
-        let mut out = Vec::with_capacity(128);
+        let mut out = Vec::with_capacity(self.header.as_str().len() + 32);
         out.extend_from_slice(&[0; 4]);
-        // A map with string keys always serializes; `{}` is the fallback all the same.
-        if serde_json::to_writer(&mut out, header).is_err() {
-            out.truncate(4);
-            out.extend_from_slice(b"{}");
-        }
-        out.pop(); // the closing brace
-        if out.len() > 5 {
-            out.push(b',');
-        }
-        out.extend_from_slice(format!("\"{BODY_LEN}\":{body_len}}}").as_bytes());
+        self.header.with_body_len(body_len, &mut out);
         let len = (out.len() - 4) as u32;
         out[..4].copy_from_slice(&len.to_be_bytes());
         out
@@ -233,15 +217,7 @@ async fn read_frame(
             Short::Finished(_) => FrameError::TruncatedHeader,
             Short::Failed(e) => FrameError::Stream(e),
         })?;
-    let mut header = match serde_json::from_slice::<Value>(&json) {
-        Ok(Value::Object(map)) => map,
-        Ok(_) => return Err(FrameError::NotAnObject),
-        Err(e) => return Err(FrameError::InvalidJson(e.to_string())),
-    };
-    let body_len = header
-        .remove(BODY_LEN)
-        .and_then(|v| v.as_u64())
-        .ok_or(FrameError::BadBodyLen)?;
+    let (header, body_len) = Header::from_wire(json)?;
     if body_len > limits.max_body {
         return Err(FrameError::BodyTooLarge {
             len: body_len,

@@ -6,8 +6,8 @@
 //! many tasks' reports.
 
 use crate::link::{CallError, Link};
-use cdn_proto::{split_body, BatchEntry, BatchResponse, Request, MAX_BATCH_REQUESTS};
-use serde_json::{Map, Value};
+use cdn_proto::{split_body, BatchEntry, BatchResponse, Header, Request, MAX_BATCH_REQUESTS};
+use serde::de::IgnoredAny;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Weak};
 use tokio::sync::{mpsc, oneshot, Semaphore};
@@ -21,7 +21,7 @@ pub(crate) const MAX_BATCH_HEADER: usize = 24 << 10;
 pub(crate) const IN_FLIGHT: usize = 4;
 
 /// One answer: the response header (a success object) and its body.
-pub(crate) type Answer = Result<(Map<String, Value>, Vec<u8>), CallError>;
+pub(crate) type Answer = Result<(Header, Vec<u8>), CallError>;
 
 pub(crate) struct Queued {
     pub request: Request,
@@ -112,9 +112,7 @@ async fn next_batch(queue: &mut mpsc::UnboundedReceiver<Queued>) -> Option<Vec<Q
 async fn send(link: &Link, mut batch: Vec<Queued>) {
     if batch.len() == 1 {
         if let Some(one) = batch.pop() {
-            let answer = link
-                .call::<Map<String, Value>>(&one.request, one.body)
-                .await;
+            let answer = link.call::<Header>(&one.request, one.body).await;
             let _ = one.reply.send(answer);
         }
         return;
@@ -158,8 +156,8 @@ fn answer_each(response: BatchResponse, body: &[u8], replies: Vec<oneshot::Sende
         return;
     };
     for ((answer, body), reply) in response.answers.into_iter().zip(bodies).zip(replies) {
-        let result = match cdn_proto::parse_response::<Map<String, Value>>(&answer.header) {
-            Ok(header) => Ok((header, body.to_vec())),
+        let result = match cdn_proto::parse_response::<IgnoredAny>(&answer.header) {
+            Ok(_) => Ok((answer.header, body.to_vec())),
             Err(cdn_proto::ProtoError::Remote { kind, message }) => {
                 Err(CallError::Refused { kind, message })
             }

@@ -207,9 +207,15 @@ fn roles_are_enforced_by_the_master() {
                 b"bytes",
             );
             let refused = client.request(&lease).await.expect("a response");
-            assert_eq!(refused.as_error().map(|e| e.0), Some(kind::FORBIDDEN));
+            assert_eq!(
+                refused.as_error().map(|e| e.0).as_deref(),
+                Some(kind::FORBIDDEN)
+            );
             let refused = worker.request(&register).await.expect("a response");
-            assert_eq!(refused.as_error().map(|e| e.0), Some(kind::FORBIDDEN));
+            assert_eq!(
+                refused.as_error().map(|e| e.0).as_deref(),
+                Some(kind::FORBIDDEN)
+            );
             // Each may do its own job.
             assert!(client
                 .request(&register)

@@ -178,7 +178,10 @@ async fn uploads_over_the_cap_are_too_large() {
             })
             .await
             .expect("a response");
-        assert_eq!(response.as_error().map(|e| e.0), Some("body_too_large"));
+        assert_eq!(
+            response.as_error().map(|e| e.0).as_deref(),
+            Some("body_too_large")
+        );
         let (r, _) = call::<RegisterResponse>(&client, &register("small"), image(1, 1000))
             .await
             .expect("at the cap");
@@ -254,7 +257,10 @@ async fn roles_are_enforced() {
             ))
             .await
             .expect("a response");
-        assert_eq!(response.as_error().map(|e| e.0), Some("bad_request"));
+        assert_eq!(
+            response.as_error().map(|e| e.0).as_deref(),
+            Some("bad_request")
+        );
         worker.close().await;
         client.close().await;
         m.serving.shutdown().await;

@@ -371,7 +371,7 @@ async fn shutdown_ends_waiting_polls_without_leasing() {
         if let Ok(header) = outcome {
             assert_eq!(
                 header.get("lease"),
-                Some(&serde_json::Value::Null),
+                Some(serde_json::Value::Null),
                 "{header:?}"
             );
         }

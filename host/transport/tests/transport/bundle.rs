@@ -75,7 +75,7 @@ async fn bundles_alone_are_enough_for_mutual_tls() {
                 .request(&Frame::default())
                 .await
                 .expect("answered");
-            assert_eq!(answer.header["peer"], expected);
+            assert_eq!(answer.header.to_map()["peer"], expected);
             connection.close().await;
         }
         // The worker's bundle holds only the worker: it cannot act as the default client.

@@ -19,11 +19,11 @@ struct Echo;
 
 impl Handler for Echo {
     async fn handle(&self, peer: &Peer, request: Frame) -> Frame {
-        if request.header.get("op").and_then(|op| op.as_str()) == Some("panic") {
+        if request.header.get("op").as_ref().and_then(|op| op.as_str()) == Some("panic") {
             panic!("the handler was asked to panic");
         }
         Frame::new(
-            json!({ "peer_role": peer.role.as_str(), "peer_name": peer.name, "echo": request.header }),
+            json!({ "peer_role": peer.role.as_str(), "peer_name": peer.name, "echo": request.header.to_map() }),
             request.body,
         )
     }
@@ -102,7 +102,7 @@ async fn round_trip_with_bodies_of_0_1_and_20_mb() {
                 ))
                 .await
                 .expect("response");
-            assert_eq!(response.header["echo"]["size"], json!(size));
+            assert_eq!(response.header.to_map()["echo"]["size"], json!(size));
             assert_eq!(response.body.len(), size);
             assert!(
                 response.body == body,
@@ -132,8 +132,8 @@ async fn the_certificate_decides_role_and_name_not_the_header() {
             ))
             .await
             .expect("response");
-        assert_eq!(response.header["peer_role"], "worker");
-        assert_eq!(response.header["peer_name"], "w1");
+        assert_eq!(response.header.to_map()["peer_role"], "worker");
+        assert_eq!(response.header.to_map()["peer_name"], "w1");
         server.close();
     })
     .await;
@@ -346,7 +346,7 @@ async fn a_body_over_the_cap_through_the_api_gets_an_error_frame() {
             .await
             .expect("an error response");
         assert_eq!(
-            response.as_error().map(|(kind, _)| kind),
+            response.as_error().map(|(kind, _)| kind).as_deref(),
             Some("body_too_large")
         );
         let ok = client
@@ -369,7 +369,10 @@ async fn a_panicking_handler_answers_internal_and_the_server_carries_on() {
             .request(&Frame::new(json!({"op": "panic"}), Vec::new()))
             .await
             .expect("a response");
-        assert_eq!(response.as_error().map(|(kind, _)| kind), Some("internal"));
+        assert_eq!(
+            response.as_error().map(|(kind, _)| kind).as_deref(),
+            Some("internal")
+        );
         client
             .request(&Frame::default())
             .await
@@ -413,7 +416,10 @@ async fn a_request_that_never_completes_times_out_with_an_error_frame() {
         let response = cdn_transport::frame::read(&mut recv, FrameLimits::default())
             .await
             .expect("an error frame");
-        assert_eq!(response.as_error().map(|(kind, _)| kind), Some("timeout"));
+        assert_eq!(
+            response.as_error().map(|(kind, _)| kind).as_deref(),
+            Some("timeout")
+        );
         connection.close(0u32.into(), b"done");
         server.close();
     })
