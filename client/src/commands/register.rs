@@ -19,7 +19,7 @@ use cdn_proto::{
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use tokio::task::JoinSet;
 
@@ -278,7 +278,14 @@ enum Prepared {
     Decided(String, Outcome),
 }
 
-async fn prepare(candidate: Candidate) -> Prepared {
+/// Reads a group's files, all in one blocking task (not one hand-off per file).
+async fn prepare_all(group: Vec<Candidate>) -> anyhow::Result<Vec<Prepared>> {
+    tokio::task::spawn_blocking(move || group.into_iter().map(prepare).collect())
+        .await
+        .context("the task reading a group of files failed")
+}
+
+fn prepare(candidate: Candidate) -> Prepared {
     let Candidate { path, name } = candidate;
     let Some(id) = name.to_str().map(str::to_string) else {
         let shown = name.to_string_lossy().into_owned();
@@ -288,7 +295,7 @@ async fn prepare(candidate: Candidate) -> Prepared {
         });
         return Prepared::Decided(shown, outcome);
     };
-    match read_async(path).await {
+    match read(&path) {
         Ok(bytes) => Prepared::Ready { id, bytes },
         Err(error) => Prepared::Decided(id, Outcome::Unreadable(error)),
     }
@@ -306,8 +313,8 @@ async fn register_group(
     let mut ids = Vec::new();
     let mut entries = Vec::new();
     let mut body = Vec::new();
-    for candidate in group {
-        match prepare(candidate).await {
+    for prepared in prepare_all(group).await? {
+        match prepared {
             Prepared::Decided(name, outcome) => outcomes.push((name, outcome)),
             Prepared::Ready { id, bytes } => {
                 entries.push(BatchEntry {
@@ -378,12 +385,6 @@ async fn register_group(
         }
     }
     Ok(outcomes)
-}
-
-async fn read_async(path: PathBuf) -> anyhow::Result<Vec<u8>> {
-    tokio::fs::read(&path)
-        .await
-        .with_context(|| format!("cannot read {}", path.display()))
 }
 
 /// A progress bar on stderr, hidden when stderr is not a terminal.
