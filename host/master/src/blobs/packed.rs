@@ -85,7 +85,8 @@ impl Pack {
     /// Stores the blob; returns once the commit holding it is durable. A row already there
     /// with other bytes (damaged) is written again; one with the same bytes is left alone.
     pub fn put(&self, id: &ContentHash, bytes: &[u8]) -> Result<(), BlobError> {
-        self.writer.write(|conn| {
+        // One statement: no savepoint needed around it.
+        self.writer.write_one(|conn| {
             conn.prepare_cached(
                 "INSERT INTO blobs (hash, bytes) VALUES (?1, ?2)
                  ON CONFLICT (hash) DO UPDATE SET bytes = excluded.bytes

@@ -1,7 +1,8 @@
 //! The SQLite registry backend (the default): one file, one master.
 //!
 //! WAL mode with `synchronous=FULL`, so a committed transaction survives a crash or power loss.
-//! Two connections: writes go through [`GroupCommit`] (each write one savepoint; writes that
+//! Two connections: writes go through [`GroupCommit`] (each write one savepoint, or none for a
+//! write of one changing statement; writes that
 //! arrive together share one transaction and one fsync, and none returns before its commit);
 //! reads use a connection of their own, so they see only committed state. Time is passed in
 //! (`now_ms`, unix milliseconds) so callers and tests control it.
@@ -248,6 +249,15 @@ impl SqliteRegistry {
     ) -> Result<T, RegistryError> {
         self.writer.write(f)
     }
+
+    /// [`SqliteRegistry::write`] for an `f` that changes the database in one statement at most
+    /// (no savepoint needed: SQLite undoes a failing statement itself).
+    fn write_one<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, RegistryError>,
+    ) -> Result<T, RegistryError> {
+        self.writer.write_one(f)
+    }
 }
 
 impl RegistryBackend for SqliteRegistry {
@@ -281,7 +291,7 @@ impl RegistryBackend for SqliteRegistry {
         check_id("image id", id)?;
         check_id("plugin name", plugin_name)?;
         let params = canonical_params(params_json)?;
-        self.write(|tx| {
+        self.write_one(|tx| {
             let existing = tx
                 .row_cached(
                     "SELECT source_blob, params_json, plugin_name, plugin_hash
@@ -397,7 +407,7 @@ impl RegistryBackend for SqliteRegistry {
         ttl_ms: i64,
         now_ms: i64,
     ) -> Result<i64, RegistryError> {
-        self.write(|tx| {
+        self.write_one(|tx| {
             let deadline = now_ms.saturating_add(ttl_ms);
             let changed = tx
                 .exec_cached(
@@ -426,7 +436,7 @@ impl RegistryBackend for SqliteRegistry {
         now_ms: i64,
     ) -> Result<i64, RegistryError> {
         check_id("worker name", worker)?;
-        self.write(|tx| {
+        self.write_one(|tx| {
             let created = tx
                 .row_cached(
                     "UPDATE images SET status = 'done', lease_id = NULL, fencing_token = NULL,
