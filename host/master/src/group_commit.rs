@@ -2,11 +2,11 @@
 //!
 //! Every registry write runs on its caller's thread, inside a savepoint of the one open
 //! transaction of the write connection (a write of one changing statement needs none:
-//! [`GroupCommit::write_one`], since SQLite undoes a failing statement itself). A writer that finds nobody queued behind it commits the
-//! transaction (for itself and everyone whose savepoint is in it) and wakes them; one that sees
-//! others queued leaves the commit to the last of them and waits. So a lone request commits at
-//! once (latency unchanged at low load), while under load one `COMMIT` (one fsync with
-//! `synchronous=FULL`) carries a whole batch. No writer returns before the commit that holds its
+//! [`GroupCommit::write_one`], since SQLite undoes a failing statement itself). A writer that
+//! finds nobody queued behind it commits the transaction (for itself and everyone whose write
+//! is in it) and wakes them; one that sees others queued leaves the commit to the last of them
+//! and waits. So a lone request commits at once (latency unchanged at low load), while under
+//! load one `COMMIT` (one fsync with `synchronous=FULL`) carries a whole batch. No writer returns before the commit that holds its
 //! work: an acknowledgement built on a write is always durable.
 //!
 //! A caller that makes several writes for one answer (a `lease` of many tasks) runs them in

@@ -75,7 +75,9 @@ impl Header {
         let body_len = framing.body_len.ok_or(HeaderError::BadBodyLen)?;
         let header = match strip_trailing_body_len(&text) {
             // What this framing writes: `body_len` last; cut off without a parse.
-            Some(rest) => Header::trusted(rest),
+            Some(rest) => Header(
+                RawValue::from_string(rest).map_err(|e| HeaderError::InvalidJson(e.to_string()))?,
+            ),
             // Elsewhere in the object: taken out the long way.
             None => match serde_json::from_str::<Value>(&text) {
                 Ok(Value::Object(map)) => Header::from_map(map),
@@ -123,12 +125,11 @@ impl Header {
         out.extend_from_slice(format!("\"{BODY_LEN}\":{body_len}}}").as_bytes());
     }
 
-    /// Text known to be one JSON object without `body_len`.
+    /// serde_json's own output for an object without `body_len`.
     fn trusted(text: String) -> Header {
         match RawValue::from_string(text) {
             Ok(raw) => Header(raw),
-            // Not reachable for the callers above (their text is serde_json's own output or
-            // was just parsed); kept total all the same.
+            // Not reachable: serde_json's output is JSON. Kept total all the same.
             Err(_) => Header::empty_raw(),
         }
     }

@@ -231,14 +231,14 @@ async fn call(
     });
     let cap = env.plugin_time + TIME_CAP_GRACE;
     tokio::select! {
-        result = job => Some({
+        result = job => {
             env.pace.call_took(in_slot.elapsed());
-            match result {
-            Ok(Ok(bytes)) => made(bytes),
-            Ok(Err(e)) => ran_into(&e),
-            Err(e) => Report::failure("host_error", format!("plugin task failed: {e}"), true),
-            }
-        }),
+            Some(match result {
+                Ok(Ok(bytes)) => made(bytes),
+                Ok(Err(e)) => ran_into(&e),
+                Err(e) => Report::failure("host_error", format!("plugin task failed: {e}"), true),
+            })
+        }
         _ = tokio::time::sleep(cap) => {
             tracing::error!(image = %grant.image_id, "the plugin call ran past its time cap plus {TIME_CAP_GRACE:?}: giving it up");
             Some(Report::failure(

@@ -7,7 +7,8 @@
 //!   wait on each other's picks and never take the same image); fencing tokens come from the
 //!   sequence `cdn_fencing_token`, so they grow across masters and restarts.
 //! - **Lease checks**: `extend` and `complete` are one `UPDATE` whose `WHERE` is the lease rule
-//!   (status, token, worker, deadline); only a refusal reads the row to say why ([`rules::judge_lease`]).
+//!   (status, token, worker, deadline); only a refusal reads the row to say why
+//!   ([`rules::refusal`]).
 //! - **Expiry**: one `UPDATE` that any master may run at any time.
 //! - **Wake-ups**: a write that makes work `pending` sends `NOTIFY cdn_work` in its own
 //!   transaction; [`RegistryBackend::watch_work`] keeps a `LISTEN` connection (reconnecting
@@ -374,15 +375,11 @@ async fn refusal(
         Ok(row) => row.map(|(row, _)| row),
         Err(e) => return e,
     };
-    match rules::judge_lease(image_id, token, Some(worker), now_ms, row) {
-        Err(e) => e,
-        // The lease was current when read again: it changed in between.
-        Ok(_) => RegistryError::Stale {
-            image: image_id.to_owned(),
-            token,
-            reason: "the lease changed while it was being used",
-        },
-    }
+    rules::refusal(
+        image_id,
+        token,
+        rules::judge_lease(image_id, token, Some(worker), now_ms, row),
+    )
 }
 
 /// Ends a lease in `tx`: the image becomes `status` (pending or failed) with this last error.

@@ -123,6 +123,23 @@ pub(crate) struct LeaseRow {
     pub holder: Option<String>,
 }
 
+/// Why a one-statement lease update changed nothing, from the lease read again and judged
+/// ([`judge_lease`]): its refusal, or, if it is current now, that it changed in between.
+pub(crate) fn refusal(
+    image_id: &str,
+    token: u64,
+    judged: Result<u32, RegistryError>,
+) -> RegistryError {
+    match judged {
+        Err(e) => e,
+        Ok(_) => RegistryError::Stale {
+            image: image_id.to_owned(),
+            token,
+            reason: "the lease changed while it was being used",
+        },
+    }
+}
+
 /// Accepts an operation carrying `token` (by `worker`, when given) only if it is the current,
 /// unexpired lease on `image_id`; returns the image's attempts. The one place that decides
 /// whether a lease is current, with one wording for every refusal.

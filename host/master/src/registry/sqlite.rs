@@ -2,17 +2,17 @@
 //!
 //! WAL mode with `synchronous=FULL`, so a committed transaction survives a crash or power loss.
 //! Two connections: writes go through [`GroupCommit`] (each write one savepoint, or none for a
-//! write of one changing statement; writes that
-//! arrive together share one transaction and one fsync, and none returns before its commit);
-//! reads use a connection of their own, so they see only committed state. Time is passed in
-//! (`now_ms`, unix milliseconds) so callers and tests control it.
+//! write of one changing statement; writes that arrive together share one transaction and one
+//! fsync, and none returns before its commit); reads use a connection of their own, so they see
+//! only committed state. Time is passed in (`now_ms`, unix milliseconds) so callers and tests
+//! control it.
 //!
 //! Leases follow the trusted queues (SQS, Temporal, Kleppmann's fencing): each lease gets a new
 //! fencing token from a counter persisted in `meta` in the same transaction, so tokens grow also
 //! across restarts; `extend`, `complete` and `fail` are accepted only from the current lease
 //! (status `leased`, same token, same worker, deadline not passed). A lease is expired once
 //! `now > deadline`. `extend` and `complete` are one `UPDATE` whose `WHERE` is that rule; only
-//! a refusal reads the row, to say why ([`rules::judge_lease`]).
+//! a refusal reads the row, to say why ([`rules::refusal`]).
 
 use super::rules::{self, canonical_params, check_id, ImageRow, LeaseRow, IMAGE_COLUMNS};
 use super::{
@@ -803,7 +803,7 @@ fn next_token(tx: &Connection) -> Result<u64, RegistryError> {
     .map(|t| t as u64)
 }
 
-/// Why a one-statement lease update changed nothing: the row read afterwards, judged.
+/// Why a one-statement lease update changed nothing: the row read again, judged.
 fn refusal(
     tx: &Connection,
     image_id: &str,
@@ -811,15 +811,8 @@ fn refusal(
     worker: &str,
     now_ms: i64,
 ) -> RegistryError {
-    match check_current_lease(tx, image_id, token, Some(worker), now_ms) {
-        Err(e) => e,
-        // Not reachable with one writer; said plainly rather than assumed.
-        Ok(_) => RegistryError::Stale {
-            image: image_id.to_owned(),
-            token,
-            reason: "the lease changed while it was being used",
-        },
-    }
+    let judged = check_current_lease(tx, image_id, token, Some(worker), now_ms);
+    rules::refusal(image_id, token, judged)
 }
 
 /// Reads the lease of `image_id` and judges `token` by it ([`rules::judge_lease`]); returns the
