@@ -37,8 +37,8 @@ enum Mode {
     Processes,
 }
 
-/// mimalloc, not glibc's malloc: many small allocations from many threads (requests, frames,
-/// rows) cost a tenth of the master's CPU with glibc's.
+/// mimalloc, as in every imagecdn binary (why: ARCHITECTURE, "Crates"): the local runners and
+/// the distributed side are compared on the same allocator.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -188,8 +188,9 @@ fn parse_named_plugin(s: &str) -> Result<(String, PathBuf), String> {
     }
 }
 
-/// mimalloc, not glibc's malloc: many small allocations from many threads (requests, frames,
-/// rows) cost a tenth of the master's CPU with glibc's.
+/// mimalloc, not glibc's malloc: the master's many small allocations on many threads
+/// (requests, frames, rows, log lines) cost a tenth of its CPU with glibc's (ARCHITECTURE,
+/// "Crates").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
